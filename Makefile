@@ -1,0 +1,31 @@
+# Makefile — thin wrapper so a fresh clone needs only `make run` / `make check`.
+# Everything real lives in CMakeLists.txt; scripts/deps.sh installs what is missing.
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps configure build check run clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+configure: $(BUILD)/CMakeCache.txt
+
+build: deps configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Unit tests, CLI tests and the mutation score on the cpu backend (and cuda with a GPU).
+check: build
+	cd $(BUILD) && ctest -L unit --output-on-failure -j $(JOBS)
+
+# The main job: every operator's default sweep, cuda when a GPU is present, else cpu.
+run: build
+	scripts/run-default.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)

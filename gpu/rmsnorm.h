@@ -1,0 +1,123 @@
+/* rmsnorm.h — RMSNorm family: the kernel body shared by the CUDA kernels (gpu/rmsnorm.cu) and
+ * the cpu backend (gpu/rmsnorm.c). Spec and rounding points: docs/ops/rmsnorm.md.
+ *
+ *   rmsnorm (HF LlamaRMSNorm):   n = x * rsqrt(mean(x^2) + eps)      fp32
+ *                                out = RN_T(RN_T(n) * w)             (spec hf)
+ *                                out = RN_T(n * w)                   (spec flashinfer)
+ *   rmsnorm_gemma (HF Gemma):    out = RN_T(n * RN_32(1 + w))
+ *   rmsnorm_fused_add (vLLM):    h = RN_T(x + residual); residual_out = h; out = rmsnorm(h)
+ *                                (spec flashinfer normalises the unrounded fp32 sum instead)
+ *
+ * Reduction order — fixed, and followed exactly by both backends so their results agree bit
+ * for bit: the row is cut into chunks of V = 16 bytes / sizeof(T) elements (the CUDA vector
+ * width); lane l of RMS_LANES accumulates chunks l, l + RMS_LANES, ... element by element in
+ * fp32; lanes then combine by an xor butterfly within each warp of 32 (offsets 16..1) and the
+ * RMS_LANES/32 warp sums by a butterfly of offsets RMS_WARPS/2..1. The error bound this order
+ * gives is rmsnorm_bound_u() below; the budgets derive from it.
+ *
+ * Known-bug variants are selected by a compile-time constant `bug` (RMS_BUG_*); production
+ * kernels are instantiated with RMS_BUG_NONE, so no bug code exists on their path. */
+#ifndef UD_GPU_RMSNORM_H
+#define UD_GPU_RMSNORM_H
+
+#include "ud_portable.h"
+
+#define RMS_LANES 256
+#define RMS_WARPS (RMS_LANES / 32)
+
+enum { RMS_KIND_LLAMA = 0, RMS_KIND_GEMMA = 1 };
+enum { RMS_SPEC_HF = 0, RMS_SPEC_FLASHINFER = 1 };
+enum {
+    RMS_BUG_NONE = 0,
+    RMS_BUG_VAR_INPUT_DTYPE,    /* sum of squares accumulated in T instead of fp32 */
+    RMS_BUG_EPS_AFTER_SQRT,     /* 1 / (sqrt(mean) + eps) */
+    RMS_BUG_PRE_ADD_RESIDUAL,   /* fused add writes the residual it was given, not x + residual */
+    RMS_BUG_UNROUNDED_SUM,      /* fused add (spec hf) normalises the fp32 sum, not RN_T(sum) */
+    RMS_BUG_WEIGHT_FP32,        /* llama (spec hf) multiplies by w before rounding n to T */
+    RMS_BUG_GEMMA_NO_ONE,       /* gemma multiplies by w instead of (1 + w) */
+    RMS_BUG_COUNT
+};
+
+/* Chunk width in elements for dtype dt. */
+UD_HD int rms_vec(int dt) { return 16 / ud_dt_size(dt); }
+
+/* The value that is normalised: x, or for the fused add h = x + residual (rounded to T
+ * unless the spec says the fp32 sum). */
+UD_HD float rms_input(int dt, int fused, int spec, int bug, float x, float res)
+{
+    if (!fused) return x;
+    float h = x + res;
+    if (spec == RMS_SPEC_FLASHINFER || bug == RMS_BUG_UNROUNDED_SUM) return h;
+    return ud_round_f32(dt, h);
+}
+
+/* The residual the fused add writes back. */
+UD_HD float rms_residual_out(int dt, int bug, float x, float res)
+{
+    if (bug == RMS_BUG_PRE_ADD_RESIDUAL) return res;
+    return ud_round_f32(dt, x + res);
+}
+
+UD_HD float rms_add(int dt, int bug, float a, float b)
+{
+    return bug == RMS_BUG_VAR_INPUT_DTYPE ? ud_round_f32(dt, a + b) : a + b;
+}
+
+UD_HD float rms_acc_sq(int dt, int bug, float acc, float v)
+{
+    float sq = v * v;
+    if (bug == RMS_BUG_VAR_INPUT_DTYPE) sq = ud_round_f32(dt, sq);
+    return rms_add(dt, bug, acc, sq);
+}
+
+/* 1 / sqrt(sum / n + eps): IEEE division and sqrt (correctly rounded on host and on the GPU
+ * without fast-math), so both backends produce the same bits. */
+UD_HD float rms_inv(int bug, float sum, int64_t n, float eps)
+{
+    float mean = sum / (float)n;
+    if (bug == RMS_BUG_EPS_AFTER_SQRT) return 1.0f / (sqrtf(mean) + eps);
+    return 1.0f / sqrtf(mean + eps);
+}
+
+/* The output element from the normalised input v, the inverse rms and the weight w. */
+UD_HD float rms_out(int dt, int kind, int spec, int bug, float v, float inv, float w)
+{
+    float n = v * inv;
+    if (kind == RMS_KIND_GEMMA)
+        return n * (bug == RMS_BUG_GEMMA_NO_ONE ? w : 1.0f + w);
+    if (spec == RMS_SPEC_FLASHINFER || bug == RMS_BUG_WEIGHT_FP32) return n * w;
+    return ud_round_f32(dt, n) * w;   /* HF: hidden_states.to(input_dtype), then * weight */
+}
+
+/* Relative error bound of the kernel's n = x * inv, in units of u = 2^-24 (derivation in
+ * docs/ops/rmsnorm.md): a lane sums at most m = ceil(chunks / lanes) * V squares, each
+ * rounded once (exact for bf16/fp16, one rounding for fp32), then log2(lanes) = 8 butterfly
+ * additions; the mean, + eps, sqrt, division and the final product add 1 + 1 + 1/2 + 1 + 1,
+ * halved where sqrt halves them. Second-order terms are covered by the +1. */
+UD_HD double rmsnorm_bound_u(int dt, int64_t n)
+{
+    int64_t v = rms_vec(dt), chunks = (n + v - 1) / v;
+    int64_t m = (chunks + RMS_LANES - 1) / RMS_LANES * v;
+    double sum_rel = (double)(m - 1 + 8) + 1.0 /* squares */ + 1.0 /* mean */ + 1.0 /* eps */;
+    return 0.5 * sum_rel + 0.5 /* sqrt */ + 1.0 /* div */ + 1.0 /* x * inv */ + 1.0;
+}
+
+/* ---- launchers: gpu/rmsnorm.c (cpu backend), gpu/rmsnorm.cu (cuda) ---- */
+typedef struct {
+    int dt, kind, spec, fused;
+    int64_t rows, n;
+    float eps;
+    const void *x, *res, *w;     /* res: fused add only */
+    void *out, *res_out;         /* res_out: fused add only */
+} rms_args;
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+int rmsnorm_cpu(const rms_args *a, int bug);
+int rmsnorm_cuda(const rms_args *a, int bug);   /* device pointers; asynchronous */
+#ifdef __cplusplus
+}
+#endif
+
+#endif

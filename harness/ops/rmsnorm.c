@@ -1,0 +1,211 @@
+/* ops/rmsnorm.c — registry entries for the RMSNorm family: rmsnorm (HF Llama), rmsnorm_gemma,
+ * rmsnorm_fused_add (vLLM fused_add_rms_norm). Spec, rounding points and budget derivation:
+ * docs/ops/rmsnorm.md. Reference: reference/rmsnorm.c. Kernel body: gpu/rmsnorm.h. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../../gpu/rmsnorm.h"
+#include "../../reference/rmsnorm.h"
+#include "../check.h"
+#include "../gen.h"
+#include "../registry.h"
+
+static const char *const dtypes[] = {"bf16", "fp16", "fp32", NULL};
+static const char *const specs[] = {"hf", "flashinfer", NULL};
+
+enum { P_DTYPE, P_TOKENS, P_HIDDEN, P_EPS, P_SPEC, P_VALUES, P_SCALE, P_COUNT };
+
+static const ud_param params[P_COUNT] = {
+    [P_DTYPE] = {"dtype", UD_P_DTYPE, "bf16, fp16, fp32", "input, weight and output dtype", dtypes, 0, 0},
+    [P_TOKENS] = {"tokens", UD_P_INT, "1, 7, 64", "rows", NULL, 0, 1 << 20},
+    [P_HIDDEN] = {"hidden", UD_P_INT, "1, 127, 4096, 8193", "row length", NULL, 1, 1 << 18},
+    [P_EPS] = {"eps", UD_P_REAL, "1e-6", "variance epsilon (added in fp32)", NULL, 1e-12, 1.0},
+    [P_SPEC] = {"spec", UD_P_CHOICE, "hf",
+                "hf: round n to dtype before the weight (HF, vLLM); flashinfer: multiply in fp32 "
+                "(fused add: normalise the fp32 sum)", specs, 0, 0},
+    [P_VALUES] = {"values", UD_P_CHOICE, "normal, rowscale", "generator for x (and residual)", ud_gen_names, 0, 0},
+    [P_SCALE] = {"scale", UD_P_REAL, "1", "magnitude of generated inputs", NULL, 1e-30, 1e30},
+};
+
+static const char *const in_plain[] = {"x", "weight", NULL};
+static const char *const in_fused[] = {"x", "residual", "weight", NULL};
+static const char *const out_plain[] = {"out", NULL};
+static const char *const out_fused[] = {"out", "residual_out", NULL};
+
+static int is_fused(const ud_case *c) { return strcmp(c->op->name, "rmsnorm_fused_add") == 0; }
+static int kind_of(const ud_case *c) { return strcmp(c->op->name, "rmsnorm_gemma") == 0 ? RMS_KIND_GEMMA : RMS_KIND_LLAMA; }
+
+static int validate(const ud_case *c, char *msg, size_t n)
+{
+    int64_t rows = c->p[P_TOKENS].i, h = c->p[P_HIDDEN].i;
+    if ((double)rows * (double)h > 1.5e9) {
+        snprintf(msg, n, "tokens * hidden = %lld elements is more than this tool allocates (1.5e9)",
+                 (long long)(rows * h));
+        return -1;
+    }
+    if (kind_of(c) == RMS_KIND_GEMMA && c->p[P_SPEC].i != 0) {
+        snprintf(msg, n, "spec applies to rmsnorm and rmsnorm_fused_add; gemma has one spec (hf)");
+        return -1;
+    }
+    return 0;
+}
+
+static int make_tensors(const ud_case *c, ud_tensor *in, ud_tensor *out)
+{
+    ud_dtype dt = (ud_dtype)c->p[P_DTYPE].i;
+    int64_t shape[2] = {c->p[P_TOKENS].i, c->p[P_HIDDEN].i}, wshape[1] = {c->p[P_HIDDEN].i};
+    int k = 0;
+    UD_TRY(ud_tensor_alloc(&in[k++], "x", dt, 2, shape));
+    if (is_fused(c)) UD_TRY(ud_tensor_alloc(&in[k++], "residual", dt, 2, shape));
+    UD_TRY(ud_tensor_alloc(&in[k++], "weight", dt, 1, wshape));
+    UD_TRY(ud_tensor_alloc(&out[0], "out", dt, 2, shape));
+    if (is_fused(c)) UD_TRY(ud_tensor_alloc(&out[1], "residual_out", dt, 2, shape));
+    return UD_OK;
+}
+
+static int generate(const ud_case *c, ud_tensor *in)
+{
+    ud_gen_kind g = (ud_gen_kind)c->p[P_VALUES].i;
+    double scale = c->p[P_SCALE].d;
+    int64_t h = c->p[P_HIDDEN].i;
+    ud_gen_fill(&in[0], g, c->seed, 1, h, scale);
+    ud_tensor *w = &in[is_fused(c) ? 2 : 1];
+    if (is_fused(c)) ud_gen_fill(&in[1], g, c->seed, 2, h, scale);
+    /* Trained norm weights sit near 1 (llama) or near 0 (gemma's 1 + w form). */
+    double centre = kind_of(c) == RMS_KIND_GEMMA ? 0.0 : 1.0;
+    for (size_t i = 0; i < w->numel; i++)
+        ud_set(w->dtype, w->host, i, centre + 0.25 * ud_gen_normal(c->seed, 3, i));
+    return UD_OK;
+}
+
+static ref_rms_args ref_args(const ud_case *c, const ud_tensor *in)
+{
+    ref_rms_args a;
+    memset(&a, 0, sizeof a);
+    a.dt = (ud_dtype)c->p[P_DTYPE].i;
+    a.kind = kind_of(c);
+    a.spec = (int)c->p[P_SPEC].i;
+    a.fused = is_fused(c);
+    a.rows = c->p[P_TOKENS].i;
+    a.n = c->p[P_HIDDEN].i;
+    a.eps32 = (double)(float)c->p[P_EPS].d;
+    a.x = in[0].host;
+    a.res = a.fused ? in[1].host : NULL;
+    a.w = in[a.fused ? 2 : 1].host;
+    /* Candidate margin: the kernel's bound, plus the fast reference's own error. */
+    a.margin_rel = rmsnorm_bound_u(a.dt == UD_F32 ? UD_DT_F32 : a.dt == UD_F16 ? UD_DT_F16 : UD_DT_BF16, a.n)
+                       * 0x1p-24 + 0x1p-48;
+    return a;
+}
+
+static int reference(const ud_case *c, const ud_tensor *in, ud_ref *ref, int exact_mpfr)
+{
+    ref_rms_args a = ref_args(c, in);
+    return ref_rmsnorm(&a, &ref[0], a.fused ? &ref[1] : NULL, exact_mpfr);
+}
+
+/* Mutant index (1-based, per operator) -> RMS_BUG_* */
+static const int bugs_llama[] = {RMS_BUG_NONE, RMS_BUG_VAR_INPUT_DTYPE, RMS_BUG_EPS_AFTER_SQRT, RMS_BUG_WEIGHT_FP32};
+static const int bugs_gemma[] = {RMS_BUG_NONE, RMS_BUG_VAR_INPUT_DTYPE, RMS_BUG_EPS_AFTER_SQRT, RMS_BUG_GEMMA_NO_ONE};
+static const int bugs_fused[] = {RMS_BUG_NONE, RMS_BUG_PRE_ADD_RESIDUAL, RMS_BUG_UNROUNDED_SUM, RMS_BUG_VAR_INPUT_DTYPE};
+
+static int bug_of(const ud_case *c, int mutant)
+{
+    const int *t = is_fused(c) ? bugs_fused : kind_of(c) == RMS_KIND_GEMMA ? bugs_gemma : bugs_llama;
+    return t[mutant];
+}
+
+static rms_args kernel_args(const ud_case *c, ud_tensor *in, ud_tensor *out, int dev)
+{
+    rms_args a;
+    memset(&a, 0, sizeof a);
+    ud_dtype dt = (ud_dtype)c->p[P_DTYPE].i;
+    a.dt = (int)dt;   /* ud_dtype and UD_DT_* share values (static_assert in dtype.c) */
+    a.kind = kind_of(c);
+    a.spec = (int)c->p[P_SPEC].i;
+    a.fused = is_fused(c);
+    a.rows = c->p[P_TOKENS].i;
+    a.n = c->p[P_HIDDEN].i;
+    a.eps = (float)c->p[P_EPS].d;
+    a.x = dev ? in[0].dev : in[0].host;
+    a.res = a.fused ? (dev ? in[1].dev : in[1].host) : NULL;
+    ud_tensor *w = &in[a.fused ? 2 : 1];
+    a.w = dev ? w->dev : w->host;
+    a.out = dev ? out[0].dev : out[0].host;
+    a.res_out = a.fused ? (dev ? out[1].dev : out[1].host) : NULL;
+    return a;
+}
+
+static int run_cpu(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out)
+{
+    rms_args a = kernel_args(c, in, out, 0);
+    return rmsnorm_cpu(&a, bug_of(c, mutant));
+}
+
+#ifdef UD_HAVE_CUDA
+static int run_cuda(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out)
+{
+    rms_args a = kernel_args(c, in, out, 1);
+    return rmsnorm_cuda(&a, bug_of(c, mutant));
+}
+#define RUN_CUDA run_cuda
+#else
+#define RUN_CUDA NULL
+#endif
+
+static ud_budget budget(const ud_case *c, int k)
+{
+    ud_dtype dt = (ud_dtype)c->p[P_DTYPE].i;
+    ud_budget b = {0.5, 0.0, 0x1p-24};
+    if (k == 1) return b;   /* residual_out: one correctly rounded addition */
+    int candidates = kind_of(c) == RMS_KIND_LLAMA && c->p[P_SPEC].i == RMS_SPEC_HF && dt != UD_F32;
+    if (!candidates)   /* n from the kernel's fp32 pipeline, then one more fp32 product */
+        b.scaled = rmsnorm_bound_u(dt == UD_F32 ? UD_DT_F32 : dt == UD_F16 ? UD_DT_F16 : UD_DT_BF16,
+                                   c->p[P_HIDDEN].i) + 1.0;
+    return b;
+}
+
+static void describe(const ud_case *c, const ud_tensor *in, int k, size_t i, char *buf, size_t n)
+{
+    (void)k;
+    size_t h = (size_t)c->p[P_HIDDEN].i, j = i % h;
+    double x = ud_get(in[0].dtype, in[0].host, i);
+    const ud_tensor *w = &in[is_fused(c) ? 2 : 1];
+    double wv = ud_get(w->dtype, w->host, j);
+    if (is_fused(c)) {
+        double r = ud_get(in[1].dtype, in[1].host, i);
+        snprintf(buf, n, "x=%a (%.9g) residual=%a (%.9g) weight=%a (%.9g)", x, x, r, r, wv, wv);
+    } else {
+        snprintf(buf, n, "x=%a (%.9g) weight=%a (%.9g)", x, x, wv, wv);
+    }
+}
+
+static const ud_mutant mut_llama[] = {
+    {"var_in_input_dtype", "sum of squares accumulated in the input dtype instead of fp32", "tolerance"},
+    {"eps_after_sqrt", "1/(sqrt(mean(x^2)) + eps) instead of 1/sqrt(mean(x^2) + eps)", "tolerance"},
+    {"weight_mult_fp32", "multiplies by the weight in fp32 before rounding n (vLLM #42325 class)", "tolerance"},
+};
+static const ud_mutant mut_gemma[] = {
+    {"var_in_input_dtype", "sum of squares accumulated in the input dtype instead of fp32", "tolerance"},
+    {"eps_after_sqrt", "1/(sqrt(mean(x^2)) + eps) instead of 1/sqrt(mean(x^2) + eps)", "tolerance"},
+    {"weight_without_one", "multiplies by w instead of (1 + w)", "tolerance"},
+};
+static const ud_mutant mut_fused[] = {
+    {"pre_add_residual", "returns the residual it was given instead of x + residual", "tolerance"},
+    {"unrounded_sum", "normalises the fp32 sum x + residual instead of its rounding to dtype", "tolerance"},
+    {"var_in_input_dtype", "sum of squares accumulated in the input dtype instead of fp32", "tolerance"},
+};
+
+#define RMS_OP(NAME, SUMMARY, IN, OUT, MUT)                                                      \
+    const ud_op ud_op_##NAME = {                                                                \
+        .name = #NAME, .summary = SUMMARY, .doc = "docs/ops/rmsnorm.md",                        \
+        .params = params, .nparams = P_COUNT, .inputs = IN, .outputs = OUT,                     \
+        .validate = validate, .make_tensors = make_tensors, .generate = generate,               \
+        .reference = reference, .run_cpu = run_cpu, .run_cuda = RUN_CUDA, .budget = budget,     \
+        .describe = describe, .mutants = MUT, .nmutants = (int)(sizeof MUT / sizeof MUT[0]),    \
+    }
+
+RMS_OP(rmsnorm, "out = RN(RN(x * rsqrt(mean(x^2) + eps)) * w)  [HF Llama]", in_plain, out_plain, mut_llama);
+RMS_OP(rmsnorm_gemma, "out = RN(x * rsqrt(mean(x^2) + eps) * (1 + w))  [HF Gemma, fp32]", in_plain, out_plain, mut_gemma);
+RMS_OP(rmsnorm_fused_add, "h = RN(x + residual); out = rmsnorm(h); residual_out = h  [vLLM]", in_fused, out_fused, mut_fused);

@@ -1,0 +1,38 @@
+/* tensor.h — a dense row-major tensor with a host buffer and, on the cuda backend, a device
+ * buffer. Element values live in the dtype's raw bit format (see dtype.h). */
+#ifndef UD_TENSOR_H
+#define UD_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "dtype.h"
+
+#define UD_MAX_DIMS 4
+
+typedef struct {
+    const char *name;
+    ud_dtype dtype;
+    int ndim;
+    int64_t shape[UD_MAX_DIMS];
+    size_t numel;
+    void *host;
+    void *dev;      /* NULL unless on a device */
+} ud_tensor;
+
+int ud_tensor_alloc(ud_tensor *t, const char *name, ud_dtype dtype, int ndim, const int64_t *shape);
+void ud_tensor_free(ud_tensor *t);
+size_t ud_tensor_bytes(const ud_tensor *t);
+/* Writes dtype's poison NaN pattern into every element of the host buffer. */
+void ud_tensor_poison(ud_tensor *t);
+/* "[3, 17]" style coordinates of flat index i. */
+void ud_tensor_coords(const ud_tensor *t, size_t i, char *buf, size_t n);
+
+/* Device side (harness/device.cu; device_stub.c when CUDA is not compiled in). */
+int ud_device_available(char *why, size_t n);       /* 1 when a usable GPU is present */
+const char *ud_device_name(void);
+int ud_tensor_to_device(ud_tensor *t);               /* allocates t->dev, copies host->dev */
+int ud_tensor_poison_device(ud_tensor *t);           /* allocates t->dev, writes poison */
+int ud_tensor_to_host(ud_tensor *t);                 /* copies dev->host */
+int ud_device_sync(void);
+
+#endif
