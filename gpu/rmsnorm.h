@@ -10,7 +10,7 @@
  *
  * Reduction order — fixed, and followed exactly by both backends so their results agree bit
  * for bit: the row is cut into chunks of V = 16 bytes / sizeof(T) elements (the CUDA vector
- * width); lane l of RMS_LANES accumulates chunks l, l + RMS_LANES, ... element by element in
+ * width); lane l of RMS_LANES (128) accumulates chunks l, l + RMS_LANES, ... element by element in
  * fp32; lanes then combine by an xor butterfly within each warp of 32 (offsets 16..1) and the
  * RMS_LANES/32 warp sums by a butterfly of offsets RMS_WARPS/2..1. The error bound this order
  * gives is rmsnorm_bound_u() below; the budgets derive from it.
@@ -22,7 +22,10 @@
 
 #include "ud_portable.h"
 
-#define RMS_LANES 256
+/* 128 lanes: a 7168-wide bf16 row is exactly 7 chunks a lane, and a 128-thread block leaves
+ * room for 8 resident rows per SM (docs/ops/rmsnorm.md, "Performance"). */
+#define RMS_LOG2_LANES 7
+#define RMS_LANES (1 << RMS_LOG2_LANES)
 #define RMS_WARPS (RMS_LANES / 32)
 
 enum { RMS_KIND_LLAMA = 0, RMS_KIND_GEMMA = 1 };
@@ -91,14 +94,14 @@ UD_HD float rms_out(int dt, int kind, int spec, int bug, float v, float inv, flo
 
 /* Relative error bound of the kernel's n = x * inv, in units of u = 2^-24 (derivation in
  * docs/ops/rmsnorm.md): a lane sums at most m = ceil(chunks / lanes) * V squares, each
- * rounded once (exact for bf16/fp16, one rounding for fp32), then log2(lanes) = 8 butterfly
+ * rounded once (exact for bf16/fp16, one rounding for fp32), then log2(lanes) = 7 butterfly
  * additions; the mean, + eps, sqrt, division and the final product add 1 + 1 + 1/2 + 1 + 1,
  * halved where sqrt halves them. Second-order terms are covered by the +1. */
 UD_HD double rmsnorm_bound_u(int dt, int64_t n)
 {
     int64_t v = rms_vec(dt), chunks = (n + v - 1) / v;
     int64_t m = (chunks + RMS_LANES - 1) / RMS_LANES * v;
-    double sum_rel = (double)(m - 1 + 8) + 1.0 /* squares */ + 1.0 /* mean */ + 1.0 /* eps */;
+    double sum_rel = (double)(m - 1 + RMS_LOG2_LANES) + 1.0 /* squares */ + 1.0 /* mean */ + 1.0 /* eps */;
     return 0.5 * sum_rel + 0.5 /* sqrt */ + 1.0 /* div */ + 1.0 /* x * inv */ + 1.0;
 }
 

@@ -34,8 +34,8 @@ UD_HD float ud_bf16_to_f32(uint16_t h) { return ud_bits_f32((uint32_t)h << 16); 
 UD_HD uint16_t ud_f32_to_bf16(float f)
 {
     uint32_t u = ud_f32_bits(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u)          /* NaN: keep sign and payload, force quiet */
-        return (uint16_t)((u >> 16) | 0x0040u);
+    if ((u & 0x7fffffffu) > 0x7f800000u)          /* NaN: canonical quiet 0x7FFF, as CUDA */
+        return 0x7fffu;
     /* Adding 0x7fff plus the lsb of the kept part rounds to nearest, ties to even; a carry out
      * of the mantissa bumps the exponent, and out of the largest finite value gives Inf. */
     u += 0x7fffu + ((u >> 16) & 1u);
@@ -51,7 +51,7 @@ UD_HD float ud_f16_to_f32(uint16_t h)
         float v = (float)m * 5.9604644775390625e-08f;
         return ud_bits_f32(ud_f32_bits(v) | s);
     }
-    if (e == 31) return ud_bits_f32(s | 0x7f800000u | (m << 13));
+    if (e == 31) return ud_bits_f32(m ? 0x7fffffffu : (s | 0x7f800000u)); /* NaN: as CUDA */
     return ud_bits_f32(s | ((e + 112u) << 23) | (m << 13));
 }
 
@@ -60,7 +60,7 @@ UD_HD uint16_t ud_f32_to_f16(float f)
     uint32_t x = ud_f32_bits(f);
     uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
     x &= 0x7fffffffu;
-    if (x > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((x >> 13) & 0x3ffu));  /* NaN */
+    if (x > 0x7f800000u) return 0x7fffu;                       /* NaN: canonical, as CUDA */
     if (x >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);  /* >= 65520: ties up to Inf */
     if (x <= 0x33000000u) return sign;                         /* <= 2^-25: ties down to 0 */
     int e = (int)(x >> 23) - 127;
@@ -100,7 +100,9 @@ UD_HD double ud_lattice_value(uint32_t code, int mbits, int emin)
 
 /* E4M3FN: 1-4-3, bias 7 (emin -6), max 0x7E = 448, NaN 0x7F/0xFF, no Inf.
  * satfinite: finite overflow and +-Inf become +-448, as __NV_SATFINITE does; without it
- * they become NaN (0x7F with the sign bit) — as __NV_NOSAT does. NaN in -> 0x7F. */
+ * they become NaN (0x7F with the sign bit) — as __NV_NOSAT does. NaN in -> 0x7F, as
+ * __nv_cvt_float_to_fp8 gives; __nv_cvt_double_to_fp8 keeps a NaN's sign (0xFF), which we do
+ * not: 0xFF is the harness's e4m3 poison pattern (dtype.c), and ud_set encodes through here. */
 UD_HD uint8_t ud_f64_to_e4m3(double x, int satfinite)
 {
     if (x != x) return 0x7f;
@@ -120,10 +122,16 @@ UD_HD double ud_e4m3_to_f64(uint8_t b)
 }
 
 /* E5M2: 1-5-2, bias 15 (emin -14), max 0x7B = 57344, Inf 0x7C, NaN 0x7D..0x7F.
- * satfinite clamps finite overflow and +-Inf to +-57344; NaN in -> 0x7F. */
+ * satfinite clamps finite overflow and +-Inf to +-57344. NaN in -> sign | 0x7E | the double's
+ * mantissa bit 50, as __nv_cvt_double_to_fp8 does (0x7E | top two mantissa bits); from fp32
+ * (ud_f32_to_e5m2) always 0x7F. */
 UD_HD uint8_t ud_f64_to_e5m2(double x, int satfinite)
 {
-    if (x != x) return 0x7f;
+    if (x != x) {
+        uint64_t u;
+        memcpy(&u, &x, 8);
+        return (uint8_t)(((u >> 56) & 0x80u) | 0x7eu | ((u >> 50) & 1u));
+    }
     uint8_t sign = signbit(x) ? 0x80 : 0x00;
     double a = fabs(x);
     uint32_t code = isinf(a) ? 0x7cu : ud_lattice_code(a, 2, -14);
@@ -140,9 +148,20 @@ UD_HD double ud_e5m2_to_f64(uint8_t b)
 }
 
 UD_HD uint8_t ud_f32_to_e4m3(float x, int satfinite) { return ud_f64_to_e4m3((double)x, satfinite); }
-UD_HD uint8_t ud_f32_to_e5m2(float x, int satfinite) { return ud_f64_to_e5m2((double)x, satfinite); }
-UD_HD float ud_e4m3_to_f32(uint8_t b) { return (float)ud_e4m3_to_f64(b); }
-UD_HD float ud_e5m2_to_f32(uint8_t b) { return (float)ud_e5m2_to_f64(b); }
+/* fp32 NaN -> 0x7F in both formats, as __nv_cvt_float_to_fp8 (it canonicalises first). */
+UD_HD uint8_t ud_f32_to_e5m2(float x, int satfinite)
+{
+    return x != x ? (uint8_t)0x7f : ud_f64_to_e5m2((double)x, satfinite);
+}
+/* NaN -> 0x7FFFFFFF, the fp32 NaN CUDA's fp8 -> half -> float path gives. */
+UD_HD float ud_e4m3_to_f32(uint8_t b)
+{
+    return (b & 0x7fu) == 0x7fu ? ud_bits_f32(0x7fffffffu) : (float)ud_e4m3_to_f64(b);
+}
+UD_HD float ud_e5m2_to_f32(uint8_t b)
+{
+    return (b & 0x7fu) > 0x7cu ? ud_bits_f32(0x7fffffffu) : (float)ud_e5m2_to_f64(b);
+}
 
 /* ---- counter-based RNG ----
  * Every random value is a pure function of (seed, stream, index): tensors are reproducible

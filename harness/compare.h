@@ -5,7 +5,7 @@
 #include "result.h"
 
 /* Element i passes when, for some candidate r in {r0[i], r1[i]},
- *     |y - r| <= b.ulp * ulp_T(|r| + b.scaled*u_w*s) + b.scaled * u_w * s.
+ *     |y - r| <= b.ulp * ulp_T(|r| + b.scaled*u_w*s) + b.scaled * u_w * s + b.abs.
  * This is the bound a kernel meets when it computes z with |z - r| <= b.scaled*u_w*s in its
  * working precision and then rounds z to T; DESIGN.md's "ulp_err <= budget OR scaled_err <=
  * budget" leaves a band of correct results failing both tests (docs/metrics.md shows one). */

@@ -41,6 +41,9 @@ typedef struct {
     double ulp;                   /* allowed ulp_T part (0.5 = correctly rounded) */
     double scaled;                /* allowed multiple of u_w * s */
     double u_w;                   /* unit roundoff of the kernel's working precision */
+    double abs;                   /* absolute allowance: underflow in the working precision
+                                   * (gradual underflow adds up to half its smallest subnormal
+                                   * per rounding, which no relative bound covers) */
 } ud_budget;
 
 /* Exact reference for one output tensor. An element's acceptable exact values are r0[i] and
@@ -85,6 +88,9 @@ typedef struct ud_op {
                  const ud_ref *ref, struct ud_result *res);
     const ud_mutant *mutants;
     int nmutants;
+    /* Benchmark shape for `ulpdiff bench`: "key=value" pairs separated by spaces, e.g.
+     * "dtype=bf16 tokens=4096 hidden=7168" (DESIGN.md's realistic large shapes). */
+    const char *bench;
 } ud_op;
 
 typedef struct ud_case {

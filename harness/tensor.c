@@ -25,7 +25,6 @@ int ud_tensor_alloc(ud_tensor *t, const char *name, ud_dtype dtype, int ndim, co
 
 void ud_tensor_free(ud_tensor *t)
 {
-    extern void ud_device_free(void *p);
     free(t->host);
     if (t->dev) ud_device_free(t->dev);
     t->host = t->dev = NULL;

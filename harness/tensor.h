@@ -34,5 +34,18 @@ int ud_tensor_to_device(ud_tensor *t);               /* allocates t->dev, copies
 int ud_tensor_poison_device(ud_tensor *t);           /* allocates t->dev, writes poison */
 int ud_tensor_to_host(ud_tensor *t);                 /* copies dev->host */
 int ud_device_sync(void);
+void ud_device_free(void *p);
+
+/* Timing and device facts for `ulpdiff bench` (CUDA events; stubs fail without CUDA). */
+typedef struct ud_timer ud_timer;
+int ud_timer_create(ud_timer **t);
+int ud_timer_start(ud_timer *t);
+int ud_timer_stop(ud_timer *t, float *ms);      /* records, synchronises, elapsed since start */
+void ud_timer_destroy(ud_timer *t);
+int ud_device_l2_bytes(size_t *bytes);
+/* Median device-to-device copy bandwidth in GB/s, counting bytes read plus bytes written. */
+int ud_device_copy_gbps(size_t bytes, int iters, double *gbps);
+/* ud_rng_u64(seed, stream, 0..n-1) computed on the device. */
+int ud_device_rng(uint64_t seed, uint64_t stream, size_t n, uint64_t *host_out);
 
 #endif

@@ -30,7 +30,7 @@ double ud_ulp_err(ud_dtype t, double y, double r)
         /* Inf is a correct rounding only of values at or beyond the overflow threshold;
          * measure it as the power of two the overflow rounded to. */
         if (!f->has_inf || signbit(y) != signbit(r)) return INFINITY;
-        y = copysign(ldexp(1.0, f->emax + 1), y);
+        y = copysign(fmax(ldexp(1.0, f->emax + 1), fabs(r)), y);
     }
     return fabs(y - r) / ud_ulp(t, r);
 }

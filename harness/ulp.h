@@ -3,8 +3,9 @@
  *   ulp_T(r)   = 2^(max(floor(log2|r|), emin_T) - p_T + 1), and for |r| above the largest
  *                finite value the largest finite value's ulp (DESIGN.md, "Numerics").
  *   ulp_err    = |y - r| / ulp_T(r). A correctly rounded y has ulp_err <= 0.5.
- *                An infinite y that is the correct rounding of r is measured as the value
- *                2^(emax+1) the overflow rounded to (so RN(65520) = Inf in fp16 scores 0.5).
+ *                An infinite y (same sign as r, in a format with infinities) is measured as
+ *                the value max(2^(emax+1), |r|): overflow "rounds to" 2^(emax+1), so
+ *                RN(65520) = Inf in fp16 scores 0.5, and any r beyond 2^(emax+1) scores 0.
  *   lattice    = signed count of representable values from RN_T(r) to y (0: y is RN_T(r)).
  */
 #ifndef UD_ULP_H

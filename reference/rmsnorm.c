@@ -44,14 +44,27 @@ static void finish(const ref_rms_args *a, int64_t j, double n, ud_ref *out, size
 static int row_fast(const ref_rms_args *a, int64_t row, ud_ref *out, ud_ref *res_out)
 {
     dd sum = {0.0, 0.0};
+    int special = 0;
     for (int64_t j = 0; j < a->n; j++) {
         double h = input_value(a, row * a->n + j);
+        special |= !isfinite(h);
         sum = dd_add_d(sum, h * h);     /* h has <= 24 bits: h*h is exact in double */
     }
     /* mean + eps in double-double, then one sqrt and one division in double: < 2^-50 rel. */
     dd mean = dd_div_d(sum, (double)a->n);
     dd v = dd_add_d(mean, a->eps32);
     double inv = 1.0 / sqrt(v.hi + v.lo);
+    /* A row holding Inf or NaN (e.g. an fp16 fused add that overflowed): the spec's fp32
+     * arithmetic gives sum = Inf (NaN if any NaN), inv = 0, n = h * 0 — 0 for finite h and NaN
+     * for infinite h. The error-free transformations would turn Inf into NaN; follow IEEE. */
+    if (special) {
+        double s = 0.0;
+        for (int64_t j = 0; j < a->n; j++) {
+            double h = input_value(a, row * a->n + j);
+            s += h * h;
+        }
+        inv = 1.0 / sqrt(s);
+    }
     for (int64_t j = 0; j < a->n; j++) {
         size_t i = (size_t)(row * a->n + j);
         double h = input_value(a, (int64_t)i);

@@ -712,6 +712,47 @@ Test(all_formats, nan_in_gives_nan_out_and_stays_quiet)
     cr_assert_eq(fails, 0, "%ld NaN-handling failures", fails);
 }
 
+/* The exact NaN patterns produced are CUDA's host conversions' (tests/test_cuda_conv.cu compares
+ * them with cuda_fp16.h / cuda_bf16.h / cuda_fp8.h; this pins them where nvcc is absent):
+ * fp32 -> bf16 / fp16: 0x7FFF; fp16 / fp8 -> fp32: 0x7FFFFFFF; fp32 -> fp8: 0x7F;
+ * double -> e5m2: sign | 0x7E | mantissa bit 50; double -> e4m3: 0x7F (CUDA: sign | 0x7F; we
+ * keep 0x7F because 0xFF is the e4m3 poison). bf16 -> fp32 keeps the bits (as CUDA). */
+Test(all_formats, nan_bit_patterns_are_cudas)
+{
+    long fails = 0;
+    for (uint64_t i = 0; i < 4096; i++) {
+        uint32_t u = 0x7f800001u | (uint32_t)(ud_rng_u64(8, 0, i) & 0x807fffffu);
+        float x = ud_bits_f32(u);
+        CHECK(fails, ud_f32_to_bf16(x) == 0x7fff, "bf16(0x%08x) = 0x%04x", u, ud_f32_to_bf16(x));
+        CHECK(fails, ud_f32_to_f16(x) == 0x7fff, "f16(0x%08x) = 0x%04x", u, ud_f32_to_f16(x));
+        for (int s = 0; s < 2; s++) {
+            CHECK(fails, ud_f32_to_e4m3(x, s) == 0x7f, "e4m3(0x%08x)", u);
+            CHECK(fails, ud_f32_to_e5m2(x, s) == 0x7f, "e5m2(0x%08x)", u);
+        }
+        uint64_t d = ud_rng_u64(8, 1, i) | 0x7ff0000000000001ull;
+        double x64;
+        memcpy(&x64, &d, 8);
+        uint8_t want5 = (uint8_t)(((d >> 56) & 0x80u) | 0x7eu | ((d >> 50) & 1u));
+        for (int s = 0; s < 2; s++) {
+            CHECK(fails, ud_f64_to_e4m3(x64, s) == 0x7f, "e4m3(f64 0x%016llx)",
+                  (unsigned long long)d);
+            CHECK(fails, ud_f64_to_e5m2(x64, s) == want5, "e5m2(f64 0x%016llx) = 0x%02x",
+                  (unsigned long long)d, ud_f64_to_e5m2(x64, s));
+        }
+    }
+    for (uint32_t b = 0; b < 65536; b++) {
+        if (isnan(spec_decode(&S_F16, b)))
+            CHECK(fails, ud_f32_bits(ud_f16_to_f32((uint16_t)b)) == 0x7fffffffu, "f16 0x%04x", b);
+        if (isnan(spec_decode(&S_BF16, b)))
+            CHECK(fails, ud_f32_bits(ud_bf16_to_f32((uint16_t)b)) == b << 16, "bf16 0x%04x", b);
+        if (b < 256 && isnan(spec_decode(&S_E4M3, b)))
+            CHECK(fails, ud_f32_bits(ud_e4m3_to_f32((uint8_t)b)) == 0x7fffffffu, "e4m3 0x%02x", b);
+        if (b < 256 && isnan(spec_decode(&S_E5M2, b)))
+            CHECK(fails, ud_f32_bits(ud_e5m2_to_f32((uint8_t)b)) == 0x7fffffffu, "e5m2 0x%02x", b);
+    }
+    cr_assert_eq(fails, 0, "%ld NaN bit-pattern differences", fails);
+}
+
 /* The poison patterns are NaNs that no conversion produces (the harness tells "never written"
  * from "computed NaN" by them): NaN inputs, overflow through ud_set, and every pattern's
  * re-encoding must not yield them. (Negative non-saturating fp8 overflow is not covered:

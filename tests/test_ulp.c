@@ -326,8 +326,9 @@ Test(ulp_err, correct_rounding_scores_at_most_half_and_neighbours_more)
         const spec_t *S = ALL[k];
         lattice_t L = {NULL, 0};
         if (S->t != UD_F32 && S->t != UD_F64) L = build_lattice(S);
-        int lo = sp_emin(S) - S->mbits - 3, hi = sp_emax(S);
+        int lo = sp_emin(S) - S->mbits - 3, hi = sp_emax(S) + 3; /* past overflow too */
         if (lo < -1074) lo = -1074;
+        if (hi > 1023) hi = 1023;
         for (uint64_t i = 0; i < 40000; i++)
             check_err_at(S, &L, rand_double(17, (uint64_t)k, i, lo, hi), &fails, &n);
         /* Between the largest finite value and 2^(emax+1): RN may be Inf (IEEE-like). */
@@ -361,6 +362,13 @@ Test(ulp_err, documented_inf_and_nan_conventions)
     cr_expect_eq(ud_ulp_err(UD_F16, INFINITY, 65519.0), 17.0 / 32.0);
     cr_expect_gt(ud_ulp_err(UD_F16, INFINITY, 65519.0), 0.5);
     cr_expect_eq(ud_ulp_err(UD_F16, INFINITY, 65536.0), 0.0);
+    /* ulp.h: Inf is measured as max(2^(emax+1), |r|): beyond 2^(emax+1) it scores 0. */
+    cr_expect_eq(ud_ulp_err(UD_F16, INFINITY, 65537.0), 0.0);
+    cr_expect_eq(ud_ulp_err(UD_F16, INFINITY, 1e6), 0.0);
+    cr_expect_eq(ud_ulp_err(UD_F16, -INFINITY, -1e300), 0.0);
+    cr_expect_eq(ud_ulp_err(UD_BF16, INFINITY, 1e300), 0.0);
+    cr_expect_eq(ud_ulp_err(UD_E5M2, INFINITY, 1e5), 0.0);
+    cr_expect_gt(ud_ulp_err(UD_F16, 65504.0, 1e6), 0.5);        /* saturating instead: error */
     cr_expect_eq(ud_ulp_err(UD_F16, 65504.0, 65520.0), 0.5);  /* the other side of the tie */
     cr_expect_eq(ud_ulp_err(UD_F16, 65504.0, 65519.0), 15.0 / 32.0);
     cr_expect(isinf(ud_ulp_err(UD_F16, -INFINITY, 65520.0)));  /* wrong-signed Inf */
