@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# run-default.sh BUILD — the main job: runs the default corpus on the cuda backend when a GPU
-# is present (else cpu) and leaves the report in BUILD/reports/.
+# run-default.sh BUILD — the main job (`make run`): runs the default corpus (cases/smoke, and
+# the default sweep of any operator without smoke cases) on the cuda backend when a GPU is
+# present, else cpu, and leaves the reports in BUILD/reports/: run.txt (text), report.json
+# (docs/report-format.md), junit.xml, report.html, and regressions/ (shrunk reproducers of
+# any failure).
 set -uo pipefail
 build=${1:-build}
-mkdir -p "$build/reports"
-"$build/ulpdiff" run --backend auto 2>&1 | tee "$build/reports/run.txt"
+out=$build/reports
+mkdir -p "$out"
+"$build/ulpdiff" run --backend auto --json "$out/report.json" --junit "$out/junit.xml" --html "$out/report.html" \
+  --regressions "$out/regressions" 2>&1 | tee "$out/run.txt"
 rc=${PIPESTATUS[0]}
-echo "report: $build/reports/run.txt"
+echo "reports: $out/run.txt $out/report.json $out/junit.xml $out/report.html"
 exit "$rc"
