@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build check run clean
+.PHONY: all deps configure build check run nightly clean
 
 all: build
 
@@ -26,6 +26,12 @@ check: build
 # The main job: every operator's default sweep, cuda when a GPU is present, else cpu.
 run: build
 	scripts/run-default.sh $(BUILD)
+
+# The nightly GPU run (docs/nightly.md): builds its own tree for the device, no registry needed
+# when .bundle/debs is there (scripts/bundle-deps.sh); knobs are NIGHTLY_* environment variables.
+NIGHTLY_OUT ?= out/nightly
+nightly:
+	scripts/gpu-nightly.sh $(NIGHTLY_OUT)
 
 clean:
 	rm -rf $(BUILD)

@@ -19,8 +19,8 @@
  * Operands in another dtype than the path consumes are converted first (bf16 -> fp32 is
  * exact; fp32 -> bf16 is RN-even, the model's own .to(bfloat16)).
  *
- * The handle is created once per process (a handle is bound to the device current at creation;
- * ulpdiff uses device 0) and kept until exit: destroying it from an atexit handler races the
+ * A handle is created once per device and process (a handle is bound to the device current at
+ * creation) and kept until exit: destroying it from an atexit handler races the
  * CUDA runtime's own teardown. One mutex guards creation and the set-math-mode + GEMM pair,
  * since the math mode is state of the shared handle.
  *
@@ -37,7 +37,10 @@
 namespace {
 
 std::mutex g_mutex;
-cublasHandle_t g_handle = nullptr;
+/* One handle per device: a handle is bound to the device current at its creation, and the
+ * cache checker's device_change runs the gate on every GPU present. */
+constexpr int MAX_DEVICES = 64;
+cublasHandle_t g_handle[MAX_DEVICES] = {};
 
 __global__ void to_f32_kernel(int dt, const void *src, float *dst, int64_t n)
 {
@@ -157,9 +160,12 @@ extern "C" int gate_proj_cuda(const gate_args *a, int bug)
     }
     const int path = gate_path(a->mode, bug);
     std::lock_guard<std::mutex> lock(g_mutex);
-    if (!g_handle) UD_CUBLAS_CHECK(cublasCreate(&g_handle));
+    int dev = 0;
+    UD_CUDA_CHECK(cudaGetDevice(&dev));
+    if (dev < 0 || dev >= MAX_DEVICES) { ud_error("gate_proj: device %d out of range", dev); return UD_EINTERNAL; }
+    if (!g_handle[dev]) UD_CUBLAS_CHECK(cublasCreate(&g_handle[dev]));
     scratch s;
-    UD_TRY(path == GATE_MODE_BF16 ? gemm_bf16(g_handle, a, s) : gemm_f32(g_handle, path, a, s));
+    UD_TRY(path == GATE_MODE_BF16 ? gemm_bf16(g_handle[dev], a, s) : gemm_f32(g_handle[dev], path, a, s));
     /* cudaFree waits for the GEMM that reads the scratch operands. */
     return s.release();
 }

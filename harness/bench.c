@@ -1,4 +1,4 @@
-/* bench.c — `ulpdiff bench [--op NAME] [--iters N] [--json FILE] [--PARAM V]`.
+/* bench.c — `ulpdiff bench [--op NAME] [--iters N] [--json FILE] [--PARAM V] [--dry-run]`.
  *
  * For each operator with a bench shape (ud_op.bench), the production kernel runs on the cuda
  * backend: inputs are generated once (never all zero), copied into enough rotating device
@@ -6,7 +6,9 @@
  * are poisoned, 5 warm-up calls, then `iters` calls each bracketed by CUDA events; the median
  * is reported. Bytes moved are the ideal minimum: every input tensor read once and every
  * output written once (a kernel that re-reads pays for it in the fraction). The copy bandwidth
- * is the median of device-to-device cudaMemcpy of 1 GiB, counting read plus write bytes. */
+ * is the median of device-to-device cudaMemcpy of 1 GiB, counting read plus write bytes.
+ * `--dry-run` prints each operator's bench case (no device needed): bench/torch_ops.py must
+ * time the same shapes (tests/cli/bench_table.sh compares them). */
 #include "bench.h"
 
 #include <jansson.h>
@@ -175,9 +177,17 @@ int ud_cmd_bench(int argc, char **argv)
 {
     const char *only = NULL, *json = NULL;
     const char *pn[UD_MAX_PARAMS], *pv[UD_MAX_PARAMS];
-    int np = 0, iters = 50;
+    int np = 0, iters = 50, dry_run = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--dry-run") == 0) { dry_run = 1; continue; }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            printf("usage: ulpdiff bench [--op NAME] [--iters N] [--json FILE] [--PARAM V ...] [--dry-run]\n"
+                   "  times every production cuda kernel at its bench shape (median of N calls after warm-up,\n"
+                   "  rotating inputs larger than L2); --PARAM overrides a parameter (needs --op); --json writes\n"
+                   "  schema ulpdiff-bench/1; --dry-run lists the bench cases without a device\n");
+            return UD_EXIT_PASS;
+        }
         if (strncmp(a, "--", 2) != 0 || !v) { fprintf(stderr, "ulpdiff bench: expected --FLAG VALUE, got '%s'\n", a); return UD_EXIT_USAGE; }
         i++;
         if (strcmp(a, "--op") == 0) only = v;
@@ -191,6 +201,16 @@ int ud_cmd_bench(int argc, char **argv)
     }
     if (np && !only) { fprintf(stderr, "ulpdiff bench: --%s needs --op\n", pn[0]); return UD_EXIT_USAGE; }
     if (only && !ud_op_find(only)) { fprintf(stderr, "ulpdiff bench: --op: unknown operator '%s'\n", only); return UD_EXIT_USAGE; }
+    if (dry_run) {   /* the cases only: operator, tab, label */
+        for (int i = 0; i < ud_op_count(); i++) {
+            const ud_op *op = ud_op_at(i);
+            if ((only && strcmp(only, op->name)) || !op->bench) continue;
+            ud_case c;
+            if (bench_case(op, pn, pv, np, &c)) return UD_EXIT_USAGE;
+            printf("%s\t%s\n", op->name, c.label);
+        }
+        return UD_EXIT_PASS;
+    }
     char why[256];
     if (!ud_device_available(why, sizeof why)) { fprintf(stderr, "ulpdiff bench: needs a CUDA device: %s\n", why); return UD_EXIT_INTERNAL; }
     size_t l2 = 0;

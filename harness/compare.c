@@ -13,13 +13,14 @@
 
 const char *const ud_finding_names[] = {
     "tolerance", "nan-mismatch", "unwritten-output", "nondeterminism", "cache-stale", "error",
+    "backend-mismatch",
 };
 _Static_assert(sizeof ud_finding_names / sizeof ud_finding_names[0] == UD_F_KINDS,
                "every finding kind needs a name");
 
 const char *ud_backend_name(ud_backend b)
 {
-    return b == UD_BACKEND_CUDA ? "cuda" : b == UD_BACKEND_CPU ? "cpu" : "ref";
+    return b == UD_BACKEND_CUDA ? "cuda" : b == UD_BACKEND_CPU ? "cpu" : b == UD_BACKEND_EXTERNAL ? "external" : "ref";
 }
 
 void ud_result_add_finding(ud_result *r, ud_finding_kind kind, const char *fmt, ...)

@@ -151,3 +151,62 @@ extern "C" int ud_device_rng(uint64_t seed, uint64_t stream, size_t n, uint64_t 
     UD_CUDA_CHECK(cudaFree(d));
     return UD_OK;
 }
+
+/* ---- raw device memory for parameter pools (harness/param.h) ---- */
+extern "C" {
+#include "param.h"
+}
+
+extern "C" int ud_dev_count(void)
+{
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return count;
+}
+
+extern "C" int ud_dev_select(int ordinal)
+{
+    UD_CUDA_CHECK(cudaSetDevice(ordinal));
+    return UD_OK;
+}
+
+extern "C" int ud_dev_current(int *ordinal)
+{
+    UD_CUDA_CHECK(cudaGetDevice(ordinal));
+    return UD_OK;
+}
+
+extern "C" int ud_dev_malloc(int ordinal, size_t bytes, void **p)
+{
+    UD_CUDA_CHECK(cudaSetDevice(ordinal));
+    UD_CUDA_CHECK(cudaMalloc(p, bytes));
+    return UD_OK;
+}
+
+extern "C" int ud_dev_free(int ordinal, void *p)
+{
+    (void)ordinal;   /* cudaFree takes a pointer of any device (unified addressing) */
+    UD_CUDA_CHECK(cudaFree(p));
+    return UD_OK;
+}
+
+extern "C" int ud_dev_copy(void *dst, int dst_dev, const void *src, int src_dev, size_t bytes)
+{
+    cudaMemcpyKind kind = dst_dev < 0 ? (src_dev < 0 ? cudaMemcpyHostToHost : cudaMemcpyDeviceToHost)
+                                      : (src_dev < 0 ? cudaMemcpyHostToDevice : cudaMemcpyDefault);
+    /* Device to device between GPUs: cudaMemcpyDefault copies peer to peer (or stages through
+     * the host) under unified addressing; a plain cudaMemcpy is synchronous either way. */
+    UD_CUDA_CHECK(cudaMemcpy(dst, src, bytes, kind));
+    return UD_OK;
+}
+
+extern "C" int ud_dev_sync(int ordinal)
+{
+    UD_CUDA_CHECK(cudaSetDevice(ordinal));
+    UD_CUDA_CHECK(cudaGetLastError());
+    UD_CUDA_CHECK(cudaDeviceSynchronize());
+    return UD_OK;
+}

@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "check.h"
+#include "param.h"
 #include "tensor.h"
 
 int ud_device_available(char *why, size_t n)
@@ -28,3 +29,16 @@ int ud_device_rng(uint64_t seed, uint64_t stream, size_t n, uint64_t *host_out)
     (void)seed; (void)stream; (void)n; (void)host_out;
     return UD_ENODEV;
 }
+
+/* Raw device memory for parameter pools (harness/param.h). */
+int ud_dev_count(void) { return 0; }
+int ud_dev_select(int ordinal) { (void)ordinal; return UD_ENODEV; }
+int ud_dev_current(int *ordinal) { *ordinal = -1; return UD_ENODEV; }
+int ud_dev_malloc(int ordinal, size_t bytes, void **p) { (void)ordinal; (void)bytes; *p = NULL; return UD_ENODEV; }
+int ud_dev_free(int ordinal, void *p) { (void)ordinal; (void)p; return UD_ENODEV; }
+int ud_dev_copy(void *dst, int dst_dev, const void *src, int src_dev, size_t bytes)
+{
+    (void)dst; (void)dst_dev; (void)src; (void)src_dev; (void)bytes;
+    return UD_ENODEV;
+}
+int ud_dev_sync(int ordinal) { (void)ordinal; return UD_ENODEV; }

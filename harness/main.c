@@ -5,6 +5,9 @@
  *   ulpdiff validate [FILES|DIRS]            check case files; nothing runs
  *   ulpdiff mutants [FILES|DIRS] [options]   every known-bug variant must be caught
  *   ulpdiff compare OLD.json NEW.json        is NEW worse than OLD?
+ *   ulpdiff export [FILES|DIRS] --dir D      inputs + manifest for an external implementation
+ *   ulpdiff check --dir D [options]          its outputs, compared and reported as `run` does
+ *   ulpdiff run --impl LIB.so                a plugin's kernels in place of ours (harness/plugin.h)
  *   ulpdiff bench [options]                  kernel timings on the GPU (harness/bench.c)
  *
  * Exit codes are DESIGN.md's: 0 all pass, 1 findings (or NEW worse), 2 bad input or usage,
@@ -20,10 +23,14 @@
 #include "../reports/report.h"
 #include "../reports/text.h"
 #include "bench.h"
+#include "cache_check.h"
 #include "casefile.h"
 #include "check.h"
+#include "exchange.h"
 #include "gen.h"
+#include "isolate.h"
 #include "jobs.h"
+#include "plugin.h"
 #include "registry.h"
 #include "run.h"
 #include "shrink.h"
@@ -49,6 +56,13 @@ static void usage(FILE *f)
             "          [--max-slack ULP] [--mean-slack FRACTION] [--all]\n"
             "  list [ops|mutants|generators]   operators, parameters, defaults, variants (names only with an argument)\n"
             "  bench [options]                 production kernel timings on the GPU (`ulpdiff bench --help`)\n"
+            "  cache-check [options]           cache-invalidation scenarios of operators with derived state, a\n"
+            "                                  randomized mode and reproducer replay (`ulpdiff cache-check --help`)\n"
+            "  export [FILES|DIRS] --dir D     write the selected cases' inputs (.npy) and D/manifest.json for an\n"
+            "                                  external implementation (run's selection options apply; docs/external.md)\n"
+            "  check --dir D [options]         compare the outputs an external implementation wrote into D and report\n"
+            "                                  as run does (--op, --json/--junit/--html, -q, -v, --jobs, --mpfr;\n"
+            "                                  --skip-missing: leave out cases with no output files)\n"
             "options for run and mutants:\n"
             "  --op NAME              keep one operator's cases\n"
             "  --mutant OP.BUG        run: that variant in place of the production kernel, on OP's cases\n"
@@ -57,14 +71,25 @@ static void usage(FILE *f)
             "  --seed N, --seeds N    first seed and seeds per case, for sections that do not set them\n"
             "  --mpfr                 compute the reference with MPFR instead of the fast path\n"
             "  --verbose, -v          statistics and worst element for every case\n"
+            "  --isolate, --no-isolate  run cases in worker processes, so a kernel that crashes or faults\n"
+            "                         costs one `error` case (default: on for cuda and auto, off for cpu)\n"
+            "  --case-timeout S       with isolation: a kernel running longer than S seconds is an error\n"
+            "  --repeat N             run each kernel N times on the same inputs; outputs must agree bit\n"
+            "                         for bit (`nondeterminism` finding otherwise)\n"
+            "  --cross-check          cuda: also run the cpu kernel of operators whose backends share a\n"
+            "                         reduction order; outputs must agree bit for bit (`backend-mismatch`)\n"
             "options for run:\n"
             "  --shard I/N            run shard I of N (1-based): case k when k mod N == I-1\n"
             "  --max-cases N          run at most N cases (after sharding)\n"
+            "  --per-op N             run at most N cases of each operator (after sharding)\n"
             "  --budget-seconds S     start no case after S seconds (the rest are reported as not run)\n"
             "  --json FILE            JSON report (docs/report-format.md), streamed to FILE.partial\n"
             "  --junit FILE           JUnit XML;  --html FILE: self-contained HTML page\n"
             "  --no-shrink            do not shrink failing cases (default: shrink up to --shrink-max 3)\n"
             "  --regressions DIR      where shrunk reproducers go (default cases/regressions)\n"
+            "  --impl LIB.so          run a plugin's implementation (include/ulpdiff_plugin.h) in place of the\n"
+            "                         production kernels, on the cases of its operators (in-process; shrinks\n"
+            "                         only with --regressions)\n"
             "  --dry-run              list the selected cases and exit\n"
             "  --quiet, -q            print failing cases and the summary only\n"
             "  --PARAM V1,V2,...      operator parameter for the default sweep (needs --op, no files)\n");
@@ -77,10 +102,15 @@ typedef struct {
     uint64_t seed;
     int seeds, seed_set, seeds_set;
     int mpfr, verbose, quiet, dry_run, shrink, shrink_max, jobs;
+    int isolate;              /* -1: by backend (cuda/auto on, cpu off) */
+    int repeat, cross_check;
+    double case_timeout;
     int shard_k, shard_n;
-    long long max_cases;
+    long long max_cases, per_op;
     double budget_seconds;
     const char *json, *junit, *html, *regressions;
+    const char *impl, *dir;   /* run --impl LIB; export/check --dir D */
+    int skip_missing;         /* check: cases with no output files are left out */
     const char *pnames[UD_MAX_PARAMS], *pvals[UD_MAX_PARAMS];
     int np;
     char **pos;
@@ -112,9 +142,13 @@ static int parse_cli(const char *cmd, int argc, char **argv, cli *o)
     o->jobs = ud_default_jobs();
     o->shard_k = o->shard_n = 1;
     o->max_cases = -1;
+    o->per_op = -1;
+    o->isolate = -1;
+    o->repeat = 1;
     o->pos = calloc((size_t)argc + 1, sizeof *o->pos);
     if (!o->pos) { fprintf(stderr, "ulpdiff: out of memory\n"); return -1; }
-    int is_run = strcmp(cmd, "run") == 0;
+    /* export and check take run's options (export: its case selection; check: its reports). */
+    int is_run = strcmp(cmd, "run") == 0 || strcmp(cmd, "export") == 0 || strcmp(cmd, "check") == 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -122,10 +156,14 @@ static int parse_cli(const char *cmd, int argc, char **argv, cli *o)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { usage(stdout); return 1; }
         if (strcmp(a, "--mpfr") == 0) { o->mpfr = 1; continue; }
         if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) { o->verbose = 1; continue; }
+        if (strcmp(a, "--isolate") == 0) { o->isolate = 1; continue; }
+        if (strcmp(a, "--no-isolate") == 0) { o->isolate = 0; continue; }
+        if (strcmp(a, "--cross-check") == 0) { o->cross_check = 1; continue; }
         if (is_run && (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0)) { o->quiet = 1; continue; }
         if (is_run && strcmp(a, "--dry-run") == 0) { o->dry_run = 1; continue; }
         if (is_run && strcmp(a, "--no-shrink") == 0) { o->shrink = 0; continue; }
         if (is_run && strcmp(a, "--shrink") == 0) { o->shrink = 1; continue; }
+        if (strcmp(cmd, "check") == 0 && strcmp(a, "--skip-missing") == 0) { o->skip_missing = 1; continue; }
         if (strncmp(a, "--", 2) != 0) { fprintf(stderr, "ulpdiff %s: unknown option '%s'\n", cmd, a); return -1; }
         if (!v) { fprintf(stderr, "ulpdiff %s: %s needs a value\n", cmd, a); return -1; }
         i++;
@@ -143,6 +181,16 @@ static int parse_cli(const char *cmd, int argc, char **argv, cli *o)
             if (parse_count(a, v, 1, 100000, &x)) return -1;
             o->seeds = (int)x;
             o->seeds_set = 1;
+        } else if (strcmp(a, "--repeat") == 0) {
+            if (parse_count(a, v, 1, 100, &x)) return -1;
+            o->repeat = (int)x;
+        } else if (strcmp(a, "--case-timeout") == 0) {
+            char *end;
+            o->case_timeout = strtod(v, &end);
+            if (!*v || *end || !(o->case_timeout > 0) || !isfinite(o->case_timeout)) {
+                fprintf(stderr, "ulpdiff: --case-timeout: '%s' is not a positive number of seconds\n", v);
+                return -1;
+            }
         } else if (strcmp(a, "--jobs") == 0 || strcmp(a, "-j") == 0) {
             if (parse_count(a, v, 1, 1024, &x)) return -1;
             o->jobs = (int)x;
@@ -153,6 +201,8 @@ static int parse_cli(const char *cmd, int argc, char **argv, cli *o)
             }
         } else if (is_run && strcmp(a, "--max-cases") == 0) {
             if (parse_count(a, v, 0, (long long)1 << 40, &o->max_cases)) return -1;
+        } else if (is_run && strcmp(a, "--per-op") == 0) {
+            if (parse_count(a, v, 1, (long long)1 << 40, &o->per_op)) return -1;
         } else if (is_run && strcmp(a, "--budget-seconds") == 0) {
             char *end;
             o->budget_seconds = strtod(v, &end);
@@ -167,6 +217,8 @@ static int parse_cli(const char *cmd, int argc, char **argv, cli *o)
         else if (is_run && strcmp(a, "--junit") == 0) o->junit = v;
         else if (is_run && strcmp(a, "--html") == 0) o->html = v;
         else if (is_run && strcmp(a, "--regressions") == 0) o->regressions = v;
+        else if (strcmp(cmd, "run") == 0 && strcmp(a, "--impl") == 0) o->impl = v;
+        else if ((strcmp(cmd, "export") == 0 || strcmp(cmd, "check") == 0) && strcmp(a, "--dir") == 0) o->dir = v;
         else if (is_run) {
             if (o->np == UD_MAX_PARAMS) { fprintf(stderr, "ulpdiff: too many parameters\n"); return -1; }
             o->pnames[o->np] = a + 2;
@@ -183,6 +235,13 @@ static int parse_cli(const char *cmd, int argc, char **argv, cli *o)
     return 0;
 }
 
+/* With isolation the parent never initialises CUDA (a CUDA fault would end it, and the runtime
+ * does not survive fork): a throw-away worker answers whether the device is there. Resolves
+ * the backend and whether to isolate; *dev gets the device name. Returns an exit code on
+ * failure, -1 on success. */
+static int pick_backend_isolated(const cli *o, ud_backend *be, int *isolate, const ud_isolate_opts *io,
+                                 char *dev, size_t devn);
+
 /* Resolves the backend; returns an exit code on failure, -1 on success. */
 static int pick_backend(const cli *o, ud_backend *be)
 {
@@ -197,6 +256,39 @@ static int pick_backend(const cli *o, ud_backend *be)
     *be = have ? UD_BACKEND_CUDA : UD_BACKEND_CPU;
     if (!have) fprintf(stderr, "ulpdiff: cuda backend skipped: %s; running on cpu\n", why);
     return -1;
+}
+
+static int pick_backend_isolated(const cli *o, ud_backend *be, int *isolate, const ud_isolate_opts *io,
+                                 char *dev, size_t devn)
+{
+    int want = o->isolate;
+    if (want < 0) want = strcmp(o->backend, "cpu") != 0;
+    *isolate = want;
+    if (!want) {
+        int rc = pick_backend(o, be);
+        if (rc < 0) snprintf(dev, devn, "%s", *be == UD_BACKEND_CUDA ? ud_device_name() : "cpu (host)");
+        return rc;
+    }
+    snprintf(dev, devn, "cpu (host)");
+    if (strcmp(o->backend, "cpu") == 0) { *be = UD_BACKEND_CPU; return -1; }
+    char why[512] = "";
+    int have = ud_isolate_probe(io, UD_BACKEND_CUDA, dev, devn, why, sizeof why);
+    if (have == 1) { *be = UD_BACKEND_CUDA; return -1; }
+    snprintf(dev, devn, "cpu (host)");
+    if (strcmp(o->backend, "cuda") == 0) { fprintf(stderr, "ulpdiff: --backend cuda: %s\n", why); return UD_EXIT_INTERNAL; }
+    fprintf(stderr, "ulpdiff: cuda backend skipped: %s; running on cpu\n", why);
+    *be = UD_BACKEND_CPU;
+    *isolate = o->isolate == 1;   /* auto fell back to cpu: isolate only when asked to */
+    return -1;
+}
+
+/* ud_run_cases, in worker processes when isolating. */
+static size_t exec_cases(int isolate, const ud_isolate_opts *io, const ud_case *cases, size_t n,
+                         const ud_run_opts *ro, const ud_pool_opts *po, ud_result *res, int *status,
+                         ud_case_state *state, ud_case_done_fn done, void *user)
+{
+    if (isolate) return ud_run_cases_isolated(cases, n, ro, po, io, res, status, state, done, user);
+    return ud_run_cases(cases, n, ro, po, res, status, state, done, user);
 }
 
 static int is_dir(const char *p)
@@ -455,16 +547,90 @@ static void shrink_failures(const cli *o, const ud_run_opts *ro, const ud_result
     free(best_res);
 }
 
-static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
+/* ------------------------------------------------------------------ export / check / --impl */
+
+/* Options that make no sense for export/check. Returns 0 or UD_EXIT_USAGE (message printed). */
+static int external_usage(const char *cmd, const cli *o)
+{
+    int is_check = strcmp(cmd, "check") == 0;
+    if ((is_check || strcmp(cmd, "export") == 0) && !o->dir) {
+        fprintf(stderr, "ulpdiff %s: --dir D is required (docs/external.md)\n", cmd);
+        return UD_EXIT_USAGE;
+    }
+    if ((is_check || strcmp(cmd, "export") == 0) && o->mutant) {
+        fprintf(stderr, "ulpdiff %s: --mutant selects one of ulpdiff's own kernels; it does not apply to %s\n", cmd, cmd);
+        return UD_EXIT_USAGE;
+    }
+    if (is_check && (o->npos || o->np)) {
+        fprintf(stderr, "ulpdiff check: unexpected '%s%s': the cases are the export's (--dir D); select with --op\n",
+                o->npos ? "" : "--", o->npos ? o->pos[0] : o->pnames[0]);
+        return UD_EXIT_USAGE;
+    }
+    if (o->impl && o->mutant) {
+        fprintf(stderr, "ulpdiff run: --impl replaces the kernel; --mutant does not apply\n");
+        return UD_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* check: the export directory's cases, every file present and well-formed. */
+static int open_exchange(const cli *o, ud_exchange **ex, ud_case **cases, size_t *n)
+{
+    size_t skipped = 0;
+    int problems = ud_exchange_open(o->dir, o->skip_missing, ex, cases, n, &skipped, stderr);
+    if (problems) {
+        fprintf(stderr, "ulpdiff check: %d problem%s in %s; nothing was checked\n", problems, problems == 1 ? "" : "s", o->dir);
+        return UD_EXIT_USAGE;
+    }
+    if (skipped) printf("%zu case%s without output files left out (--skip-missing)\n", skipped, skipped == 1 ? "" : "s");
+    if (!*n) { fprintf(stderr, "ulpdiff check: no case to check in %s\n", o->dir); return UD_EXIT_USAGE; }
+    return 0;
+}
+
+/* run --impl: the backend must hand the plugin memory it takes; the cases of its operators
+ * are pointed at it, the others left out. Returns 0 or an exit code. */
+static int apply_plugin(const cli *o, ud_plugin *p, ud_backend *be, ud_case *cases, size_t *n, char *dev, size_t devn)
+{
+    if (!ud_plugin_serves(p, *be)) {
+        ud_backend other = *be == UD_BACKEND_CUDA ? UD_BACKEND_CPU : UD_BACKEND_CUDA;
+        if (strcmp(o->backend, "auto") != 0 || other == UD_BACKEND_CUDA || !ud_plugin_serves(p, other)) {
+            fprintf(stderr, "ulpdiff: --impl %s: no operator of the plugin takes %s memory (backend %s)\n", o->impl,
+                    *be == UD_BACKEND_CUDA ? "device" : "host", ud_backend_name(*be));
+            return UD_EXIT_USAGE;
+        }
+        fprintf(stderr, "ulpdiff: --impl: the plugin takes host memory only; running on cpu\n");
+        *be = other;
+        snprintf(dev, devn, "cpu (host)");
+    }
+    char desc[1024];
+    ud_plugin_describe(p, desc, sizeof desc);
+    size_t len = strlen(dev);
+    snprintf(dev + len, devn - len, "; %s", desc);
+    printf("testing %s\n", desc);
+    if (ud_plugin_apply(p, *be, cases, n, stderr) != UD_OK) return UD_EXIT_USAGE;
+    if (!*n) { fprintf(stderr, "ulpdiff: --impl %s: no selected case belongs to the plugin's operators\n", o->impl); return UD_EXIT_USAGE; }
+    return 0;
+}
+
+/* cmd: "run", "export" (run's case selection, then the files instead of running) or "check"
+ * (the cases of an export directory, outputs read from files: backend external). */
+static int cmd_run(const char *cmd, int argc, char **argv, int full_argc, char **full_argv)
 {
     cli o;
-    int prc = parse_cli("run", argc, argv, &o);
+    int prc = parse_cli(cmd, argc, argv, &o);
     if (prc) { free(o.pos); return prc > 0 ? UD_EXIT_PASS : UD_EXIT_USAGE; }
+    int is_check = strcmp(cmd, "check") == 0, is_export = strcmp(cmd, "export") == 0;
     ud_corpus corp;
     ud_corpus_init(&corp);
     ud_case *cases = NULL;
     size_t n = 0;
-    int rc = 0;
+    int rc = external_usage(cmd, &o);
+    ud_exchange *ex = NULL;
+    ud_plugin *plugin = NULL;
+    if (!rc && o.impl) {
+        char err[2048];
+        if (!(plugin = ud_plugin_load(o.impl, err, sizeof err))) { fprintf(stderr, "ulpdiff: %s\n", err); rc = UD_EXIT_USAGE; }
+    }
     const ud_op *only = NULL;
     int mutant = 0;
     if (o.mutant) {
@@ -483,15 +649,16 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
                         "and no case files (put parameters for case files in the files)\n", o.pnames[0]);
         rc = UD_EXIT_USAGE;
     }
-    if (!rc) {
+    if (!rc && is_check) rc = open_exchange(&o, &ex, &cases, &n);
+    else if (!rc) {
         if (o.npos) rc = load_corpus(&o, &corp, o.pos, o.npos, &cases, &n, "run");
         else if (only) rc = default_sweep(&o, only, 0, &cases, &n);
         else rc = load_corpus(&o, &corp, NULL, 0, &cases, &n, "run");
     }
-    /* Selection: operator / variant, then shard, then the case limit. */
+    /* Selection: operator / variant, then shard, then the per-operator and total case limits. */
     size_t m = 0;
     for (size_t i = 0; !rc && i < n; i++) {
-        if (only && cases[i].op != only) continue;
+        if (only && strcmp(cases[i].op->name, only->name) != 0) continue;   /* check's ops are copies */
         if (o.mutant) { cases[i].mutant = mutant; ud_case_format_label(&cases[i]); }
         cases[m++] = cases[i];
     }
@@ -500,9 +667,13 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
         rc = UD_EXIT_USAGE;
     }
     size_t selected = 0;
-    for (size_t i = 0; !rc && i < m; i++)
-        if (ud_shard_has(i, o.shard_k, o.shard_n) && (o.max_cases < 0 || (long long)selected < o.max_cases))
-            cases[selected++] = cases[i];
+    for (size_t i = 0; !rc && i < m; i++) {
+        if (!ud_shard_has(i, o.shard_k, o.shard_n) || (o.max_cases >= 0 && (long long)selected >= o.max_cases)) continue;
+        long long same_op = 0;   /* a time-boxed subset that still reaches every operator */
+        for (size_t k = 0; o.per_op > 0 && k < selected; k++) same_op += cases[k].op == cases[i].op;
+        if (o.per_op > 0 && same_op >= o.per_op) continue;
+        cases[selected++] = cases[i];
+    }
     n = rc ? 0 : selected;
     if (rc) goto out;
     if (o.dry_run) {
@@ -513,17 +684,39 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
         printf("%zu cases\n", n);
         goto out;
     }
+    if (is_export) {
+        char *command = join_args(full_argc, full_argv);
+        ud_export_meta em = {UD_VERSION, UD_GIT_COMMIT, command};
+        int erc = ud_export_cases(cases, n, o.dir, &em, stdout);
+        free(command);
+        rc = erc == UD_OK ? UD_EXIT_PASS : erc == UD_EUSAGE ? UD_EXIT_USAGE : UD_EXIT_INTERNAL;
+        goto out;
+    }
     ud_backend be;
-    rc = pick_backend(&o, &be);
-    if (rc >= 0) goto out;
-    rc = 0;
-    if (be == UD_BACKEND_CUDA && o.jobs > 1) o.jobs = 1;   /* one device, cached library handles: serial */
+    int isolate = 0;
+    char devname[1400];
+    ud_isolate_opts io = {o.case_timeout, NULL};
+    if (is_check) {
+        /* Outputs come from files: nothing to isolate, and shrinking would need new outputs. */
+        be = UD_BACKEND_EXTERNAL;
+        o.shrink = 0;
+        snprintf(devname, sizeof devname, "external implementation (outputs in %s)", o.dir);
+    } else {
+        if (plugin) o.isolate = 0;   /* a worker process would resolve the operators to ours */
+        rc = pick_backend_isolated(&o, &be, &isolate, &io, devname, sizeof devname);
+        if (rc >= 0) goto out;
+        rc = 0;
+    }
+    if (plugin && (rc = apply_plugin(&o, plugin, &be, cases, &n, devname, sizeof devname)) != 0) goto out;
+    if (plugin && !o.regressions) o.shrink = 0;   /* reproducers of a plugin's bugs go where asked */
+    /* On cuda, inputs, references and comparisons run on --jobs threads; run.c serialises the
+     * kernel phases on the one device. */
 
     ud_report_meta meta;
     memset(&meta, 0, sizeof meta);
     meta.version = UD_VERSION;
     meta.commit = UD_GIT_COMMIT;
-    meta.device = be == UD_BACKEND_CUDA ? ud_device_name() : "cpu (host)";
+    meta.device = devname;
     meta.backend = ud_backend_name(be);
     char *command = join_args(full_argc, full_argv);
     meta.command = command;
@@ -533,7 +726,7 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
     meta.shard_n = o.shard_n;
     meta.selected = n;
 
-    ud_run_opts ro = {be, o.mpfr, NULL};
+    ud_run_opts ro = {be, o.mpfr, NULL, o.repeat, o.cross_check, NULL};
     ud_result *res = calloc(n ? n : 1, sizeof *res);
     int *status = calloc(n ? n : 1, sizeof *status), *ran = calloc(n ? n : 1, sizeof *ran);
     ud_case_state *state = calloc(n ? n : 1, sizeof *state);
@@ -544,7 +737,7 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     ud_pool_opts po = {o.jobs, o.budget_seconds, isatty(STDERR_FILENO)};
-    size_t nran = ud_run_cases(cases, n, &ro, &po, res, status, state, on_done, &ctx);
+    size_t nran = exec_cases(isolate, &io, cases, n, &ro, &po, res, status, state, on_done, &ctx);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (nran == (size_t)-1) { fprintf(stderr, "ulpdiff: cannot start worker threads\n"); rc = UD_EXIT_INTERNAL; goto done; }
     meta.elapsed_seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
@@ -580,6 +773,8 @@ out:
     free(cases);
     free(o.pos);
     ud_corpus_free(&corp);
+    ud_exchange_free(ex);
+    ud_plugin_free(plugin);
     return rc;
 }
 
@@ -604,12 +799,14 @@ static int cmd_mutants(int argc, char **argv)
     if (o.op && !(only = find_op_or_complain(o.op, "--op"))) rc = UD_EXIT_USAGE;
     if (!rc) rc = load_corpus(&o, &corp, o.pos, o.npos, &base, &nbase, "mutants");
     ud_backend be;
+    int isolate = 0;
+    char devname[256];
+    ud_isolate_opts io = {o.case_timeout, NULL};
     if (!rc) {
-        rc = pick_backend(&o, &be);
+        rc = pick_backend_isolated(&o, &be, &isolate, &io, devname, sizeof devname);
         rc = rc >= 0 ? rc : 0;
     }
     if (rc) goto out;
-    if (be == UD_BACKEND_CUDA) o.jobs = 1;
     /* Every (operator case, variant) pair, production first, in registry order. */
     for (int i = 0; i < ud_op_count(); i++) {
         const ud_op *op = ud_op_at(i);
@@ -636,9 +833,9 @@ static int cmd_mutants(int argc, char **argv)
                 k++;
             }
     }
-    ud_run_opts ro = {be, o.mpfr, NULL};
+    ud_run_opts ro = {be, o.mpfr, NULL, o.repeat, o.cross_check, NULL};
     ud_pool_opts po = {o.jobs, 0.0, isatty(STDERR_FILENO)};
-    if (ud_run_cases(all, nall, &ro, &po, res, status, state, NULL, NULL) == (size_t)-1) {
+    if (exec_cases(isolate, &io, all, nall, &ro, &po, res, status, state, NULL, NULL) == (size_t)-1) {
         fprintf(stderr, "ulpdiff: cannot start worker threads\n");
         rc = UD_EXIT_INTERNAL;
         goto out;
@@ -747,11 +944,15 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--version") == 0) { printf("ulpdiff %s (%s)\n", UD_VERSION, UD_GIT_COMMIT); return UD_EXIT_PASS; }
     if (strcmp(argv[1], "list") == 0) return cmd_list(argc - 2, argv + 2);
-    if (strcmp(argv[1], "run") == 0) return cmd_run(argc - 2, argv + 2, argc, argv);
+    if (strcmp(argv[1], "run") == 0) return cmd_run("run", argc - 2, argv + 2, argc, argv);
+    if (strcmp(argv[1], "export") == 0) return cmd_run("export", argc - 2, argv + 2, argc, argv);
+    if (strcmp(argv[1], "check") == 0) return cmd_run("check", argc - 2, argv + 2, argc, argv);
     if (strcmp(argv[1], "validate") == 0) return cmd_validate(argc - 2, argv + 2);
     if (strcmp(argv[1], "mutants") == 0) return cmd_mutants(argc - 2, argv + 2);
     if (strcmp(argv[1], "compare") == 0) return cmd_compare(argc - 2, argv + 2);
     if (strcmp(argv[1], "bench") == 0) return ud_cmd_bench(argc - 2, argv + 2);
+    if (strcmp(argv[1], "cache-check") == 0) return ud_cmd_cache_check(argc - 2, argv + 2);   /* cache_cli.c */
+    if (strcmp(argv[1], "__worker") == 0) return ud_isolate_worker_main(argc - 2, argv + 2);   /* isolate.h */
     fprintf(stderr, "ulpdiff: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return UD_EXIT_USAGE;

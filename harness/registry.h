@@ -57,7 +57,9 @@ typedef struct {
 struct ud_case;
 struct ud_result;
 
-typedef enum { UD_BACKEND_CPU, UD_BACKEND_CUDA, UD_BACKEND_REF } ud_backend;
+/* UD_BACKEND_EXTERNAL: outputs computed outside ulpdiff, read from files (`ulpdiff check`,
+ * harness/exchange.h); its cases run on the host path like cpu. */
+typedef enum { UD_BACKEND_CPU, UD_BACKEND_CUDA, UD_BACKEND_REF, UD_BACKEND_EXTERNAL } ud_backend;
 
 typedef struct ud_op {
     const char *name;
@@ -91,6 +93,12 @@ typedef struct ud_op {
     /* Benchmark shape for `ulpdiff bench`: "key=value" pairs separated by spaces, e.g.
      * "dtype=bf16 tokens=4096 hidden=7168" (DESIGN.md's realistic large shapes). */
     const char *bench;
+    /* 1 when the cpu and cuda kernels share one reduction order and must agree bit for bit
+     * (the operator's docs page says so); `ulpdiff run --cross-check` holds them to it. */
+    int bitwise_backends;
+    /* Optional: the operator keeps derived state (a cached fp32 weight copy, a cos/sin table);
+     * the cache checker drives it through this (harness/cache_check.h, docs/cache-checks.md). */
+    const struct ud_cached_op *cached;
 } ud_op;
 
 typedef struct ud_case {
@@ -109,6 +117,9 @@ typedef struct ud_case {
 int ud_op_count(void);
 const ud_op *ud_op_at(int i);
 const ud_op *ud_op_find(const char *name);
+/* Finds a registry operator or, by name only, a probe operator (ud_probe_*: e.g. fault_probe,
+ * whose variants crash on purpose to test process isolation); probes are not in the table,
+ * so no corpus, default sweep, mutation score or registry-wide test runs them. */
 /* "rmsnorm_fused_add.pre_add_residual" -> op and 1-based mutant index; -1 when unknown. */
 int ud_mutant_find(const char *full, const ud_op **op, int *mutant);
 

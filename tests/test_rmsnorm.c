@@ -12,35 +12,7 @@
 #include "registry.h"
 #include "run.h"
 #include "spec.h"
-
-static size_t run_spec(const char *op_name, int mutant, const char *const kv[][2], size_t nkv,
-                       const char *expect_kind, size_t *ncases)
-{
-    const ud_op *op = ud_op_find(op_name);
-    cr_assert_not_null(op, "operator %s", op_name);
-    ud_spec s;
-    ud_spec_init(&s, op);
-    s.mutant = mutant;
-    for (size_t i = 0; i < nkv; i++) s.vals[ud_param_index(op, kv[i][0])] = kv[i][1];
-    ud_case *cases = NULL;
-    size_t n = 0, hits = 0;
-    char err[512];
-    cr_assert_eq(ud_spec_expand(&s, &cases, &n, err, sizeof err), 0, "%s", err);
-    ud_run_opts o = {UD_BACKEND_CPU, 0, NULL};
-    for (size_t k = 0; k < n; k++) {
-        ud_result r;
-        cr_assert_eq(ud_run_case(&cases[k], &o, &r), UD_OK, "%s", cases[k].label);
-        if (!expect_kind) {
-            cr_assert_eq(r.nfindings, 0, "%s: %s", r.c.label, r.nfindings ? r.findings[0].msg : "");
-        } else {
-            for (int f = 0; f < r.nfindings; f++)
-                hits += strcmp(ud_finding_names[r.findings[f].kind], expect_kind) == 0;
-        }
-    }
-    free(cases);
-    *ncases = n;
-    return hits;
-}
+#include "ud_test.h"
 
 Test(rmsnorm_kernel, production_passes_edge_shapes_and_data)
 {
@@ -51,7 +23,7 @@ Test(rmsnorm_kernel, production_passes_edge_shapes_and_data)
     const char *ops[] = {"rmsnorm", "rmsnorm_fused_add"};
     for (int i = 0; i < 2; i++) {
         size_t n;
-        run_spec(ops[i], 0, kv, 5, NULL, &n);
+        ud_test_run(ops[i], 0, kv, 5, NULL, &n);
         cr_assert_gt(n, 0);
     }
     static const char *const kvg[][2] = {
@@ -59,7 +31,7 @@ Test(rmsnorm_kernel, production_passes_edge_shapes_and_data)
         {"values", "normal, rowscale, zero_rows, const_rows"}, {"eps", "1e-6, 1e-5"},
     };
     size_t n;
-    run_spec("rmsnorm_gemma", 0, kvg, 5, NULL, &n);
+    ud_test_run("rmsnorm_gemma", 0, kvg, 5, NULL, &n);
 }
 
 Test(rmsnorm_kernel, every_known_bug_variant_is_caught_by_its_finding)
@@ -72,7 +44,7 @@ Test(rmsnorm_kernel, every_known_bug_variant_is_caught_by_its_finding)
         const ud_op *op = ud_op_at(i);
         if (strncmp(op->name, "rmsnorm", 7) != 0) continue;
         for (int m = 1; m <= op->nmutants; m++) {
-            size_t n, hits = run_spec(op->name, m, kv, 4, op->mutants[m - 1].expect, &n);
+            size_t n, hits = ud_test_run(op->name, m, kv, 4, op->mutants[m - 1].expect, &n);
             cr_assert_gt(hits, 0, "%s.%s survived %zu cases", op->name, op->mutants[m - 1].name, n);
             total++;
         }

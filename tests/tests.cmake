@@ -55,3 +55,19 @@ foreach(src ${UD_CLI_TESTS})
   add_test(NAME cli_${name} COMMAND bash ${src} $<TARGET_FILE:ulpdiff>)
   set_tests_properties(cli_${name} PROPERTIES LABELS "unit" WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 endforeach()
+
+# tests/plugin: shared libraries that `ulpdiff run --impl` loads (include/ulpdiff_plugin.h), in
+# <build>/plugins for tests/cli/plugin.sh: a correct implementation, a buggy one, and one
+# built against another ABI version.
+foreach(variant "ud_plugin_rmsnorm;" "ud_plugin_rmsnorm_bug;PLUGIN_BUG" "ud_plugin_rmsnorm_abi2;PLUGIN_ABI=2")
+  list(GET variant 0 name)
+  list(GET variant 1 def)
+  add_library(${name} MODULE ${CMAKE_SOURCE_DIR}/tests/plugin/rmsnorm_plugin.c)
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/include)
+  target_compile_options(${name} PRIVATE ${UD_C_WARNINGS})
+  if(def)
+    target_compile_definitions(${name} PRIVATE ${def})
+  endif()
+  target_link_libraries(${name} PRIVATE ${MATH_LIBRARY})
+  set_target_properties(${name} PROPERTIES PREFIX "lib" LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/plugins)
+endforeach()

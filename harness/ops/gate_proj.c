@@ -198,7 +198,9 @@ static gate_args kernel_args(const ud_case *c, ud_tensor *in, ud_tensor *out, in
 }
 
 /* Mutant index (1-based) -> GATE_BUG_* */
-static const int bugs[] = {GATE_BUG_NONE, GATE_BUG_BF16_LOGITS, GATE_BUG_TF32_ON};
+static const int bugs[] = {GATE_BUG_NONE, GATE_BUG_BF16_LOGITS, GATE_BUG_TF32_ON,
+                           /* the cache variants run production kernels (ops/gate_proj_cached.c) */
+                           GATE_BUG_NONE, GATE_BUG_NONE, GATE_BUG_NONE, GATE_BUG_NONE};
 
 static int run_cpu(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out)
 {
@@ -294,10 +296,23 @@ static int extra(const ud_case *c, const ud_tensor *in, const ud_tensor *out, co
     return rc;
 }
 
+extern const struct ud_cached_op ud_cached_gate_proj;   /* ops/gate_proj_cached.c */
+
 static const ud_mutant mutants[] = {
     {"bf16_logits", "fp32 router run in bf16: weight and logits rounded to bf16 (vLLM #14027, #47410 class)", "tolerance"},
     {"tf32_on", "fp32 router GEMM with TF32 tensor-core math left on (operands keep 10 mantissa bits)", "tolerance"},
+    /* Cache variants (fp32 mode with a bf16 weight keeps an fp32 copy; ops/gate_proj_cached.c,
+     * docs/cache-checks.md): production kernels, known-bug cache keys. */
+    {"cache_never_invalidated", "fp32 weight copy filled once, never invalidated (GLM gate FIXME): stale after a "
+     "weight update (expert rebalancing, RL weight sync)", "cache-stale"},
+    {"cache_misses_inplace_update", "fp32 weight copy keyed on the data pointer only: stale after an in-place update",
+     "cache-stale"},
+    {"cache_misses_aba", "fp32 weight copy keyed on (data pointer, version, device, dtype): stale when a new weight is "
+     "allocated at the freed address (ABA)", "cache-stale"},
+    {"cache_misses_device_change", "fp32 weight copy keyed without the device: serves the copy made for another device",
+     "cache-stale"},
 };
+_Static_assert(sizeof bugs / sizeof bugs[0] == sizeof mutants / sizeof mutants[0] + 1, "every variant needs a kernel");
 
 const ud_op ud_op_gate_proj = {
     .name = "gate_proj",
@@ -320,4 +335,5 @@ const ud_op ud_op_gate_proj = {
     .nmutants = (int)(sizeof mutants / sizeof mutants[0]),
     /* DeepSeek-V3's router: a compute-bound GEMM, timed for the fp32 / tf32 comparison. */
     .bench = "mode=fp32 dtype=bf16 tokens=4096 hidden=7168 experts=256 topk=8",
+    .cached = &ud_cached_gate_proj,
 };

@@ -212,6 +212,7 @@ static const ud_mutant mut_fused[] = {
         .reference = reference, .run_cpu = run_cpu, .run_cuda = RUN_CUDA, .budget = budget,     \
         .describe = describe, .mutants = MUT, .nmutants = (int)(sizeof MUT / sizeof MUT[0]),    \
         .bench = "dtype=bf16 tokens=4096 hidden=7168",                                          \
+        .bitwise_backends = 1,                                                                  \
     }
 
 RMS_OP(rmsnorm, "out = RN(RN(x * rsqrt(mean(x^2) + eps)) * w)  [HF Llama]", in_plain, out_plain, mut_llama);

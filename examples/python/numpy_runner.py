@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""numpy_runner.py — ulpdiff's operators computed with NumPy (and ml_dtypes for bf16/fp8), from an
+`ulpdiff export` directory, outputs written for `ulpdiff check` (docs/external.md).
+
+    ulpdiff export CASES --dir D
+    python3 examples/python/numpy_runner.py D [--precision model|f64]
+    ulpdiff check --dir D
+
+--precision model (default) computes the way model code does: upcast to float32, float32
+arithmetic and NumPy's float32 reductions, rounding to the model dtype where the model code
+casts (HF transformers' LlamaRMSNorm, GemmaRMSNorm, LlamaMLP act_fn(gate) * up, nn.LayerNorm,
+the vLLM torch reference for per-token FP8 quantization, sglang's combine loop, HF rotary
+embedding in the activation dtype). Against ulpdiff's budgets some of these pass and some do
+not (tests/cli/exchange.sh holds two of the failures: rope in bf16 arithmetic and SiLU's exp
+overflow); docs/findings.md records what the same formulations do in PyTorch itself
+(examples/torch).
+
+--precision f64 computes every operator in float64 and rounds (correctly) exactly where the
+operator's spec rounds (docs/ops/<op>.md). It is an independent implementation of the specs
+and must pass every case: `make check` holds it to that (tests/cli/exchange.sh).
+"""
+import argparse
+import os
+import sys
+
+import ml_dtypes
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ulpdiff_exchange as ux  # noqa: E402
+
+F32, F64 = np.float32, np.float64
+
+# mantissa bits, minimum normal exponent, largest finite value, has infinities
+FORMATS = {
+    "fp16": (10, -14, 65504.0, True),
+    "bf16": (7, -126, float(ml_dtypes.finfo(ml_dtypes.bfloat16).max), True),
+    "e4m3": (3, -6, 448.0, False),
+    "e5m2": (2, -14, 57344.0, True),
+}
+
+
+def rn(x, name):
+    """x (any float array) correctly rounded (nearest, ties to even) to dtype `name`, returned
+    in that dtype. Done on float64 by exact scaling and rint, so there is no double rounding
+    (ml_dtypes converts float64 through float32)."""
+    x = np.asarray(x, dtype=F64)
+    if name == "fp64":
+        return x
+    if name == "fp32":
+        return x.astype(F32)  # C's double -> float conversion: round to nearest even
+    mbits, emin, fmax, has_inf = FORMATS[name]
+    with np.errstate(invalid="ignore", over="ignore"):
+        a = np.abs(x)
+        _, e = np.frexp(a)
+        E = np.maximum(e - 1, emin)
+        v = np.ldexp(np.rint(np.ldexp(a, mbits - E)), E - mbits)
+        big = ~(v <= fmax) & ~np.isnan(a)
+        v = np.where(big, np.inf if has_inf else np.nan, v)
+        v = np.where(np.isinf(a), np.inf if has_inf else np.nan, v)
+        v = np.copysign(v, x)
+        v = np.where(np.isnan(v), np.nan, v)   # NaN is positive: E4M3's 0x7F, as CUDA converts
+    return v.astype(F32).astype(ux.value_dtype(name))  # exact: v is representable
+
+
+def f32(a):
+    return np.asarray(a).astype(F32)
+
+
+def f64(a):
+    return np.asarray(a).astype(F64)
+
+
+def cast(a, name):
+    """What model code's `.to(dtype)` does from float32: round to nearest even."""
+    return rn(f32(a), name)
+
+
+# ---------------------------------------------------------------- RMSNorm family
+
+def rms_inv(h, eps, prec):
+    if prec == "model":  # torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps) in fp32
+        var = np.mean(h * h, axis=-1, keepdims=True, dtype=F32)
+        return F32(1) / np.sqrt(var + F32(eps))
+    var = np.mean(h * h, axis=-1, keepdims=True)
+    return 1.0 / np.sqrt(var + float(F32(eps)))
+
+
+def op_rmsnorm(case, p, t, prec, kind):
+    dt, eps, spec = p["dtype"], p["eps"], p.get("spec", "hf")
+    fl = f32 if prec == "model" else f64
+    w = fl(t["weight"])
+    out = {}
+    if kind == "fused":
+        s = fl(t["x"]) + fl(t["residual"])
+        if prec == "model":
+            s = f32(s)
+        hrt = rn(s, dt)                      # h = RN_T(x + residual), the residual returned
+        out["residual_out"] = hrt
+        h = fl(hrt) if spec == "hf" else (f32(s) if prec == "model" else f64(rn(s, "fp32")))
+    else:
+        h = fl(t["x"])
+    n = h * rms_inv(h, eps, prec)
+    if kind == "gemma":                      # output * (1.0 + weight.float()), type_as(x)
+        one_w = (F32(1) + f32(t["weight"])) if prec == "model" else f64(rn(1.0 + w, "fp32"))
+        out["out"] = rn(n * one_w, dt)
+    elif spec == "hf":                       # weight * hidden_states.to(input_dtype)
+        out["out"] = rn(fl(rn(n, dt)) * w, dt)
+    else:                                    # flashinfer: the weight product in fp32
+        out["out"] = rn(n * w, dt)
+    return out
+
+
+# ---------------------------------------------------------------- SiLU * up
+
+def op_silu_and_mul(case, p, t, prec):
+    dt, spec = p["dtype"], p["spec"]
+    x = t["x"]
+    half = x.shape[-1] // 2
+    fl = f32 if prec == "model" else f64
+    g, u = fl(x[:, :half]), fl(x[:, half:])
+    with np.errstate(over="ignore", invalid="ignore"):
+        if prec == "model":                  # F.silu: x / (1 + exp(-x)) in fp32
+            s = g / (F32(1) + np.exp(-g))
+        else:                                # g / (1 + e^-g); the limit -0 at -Inf
+            s = np.where(g == -np.inf, -0.0, g / (1.0 + np.exp(-g)))
+        if spec == "hf":                     # act_fn(gate) returns dtype; then dtype * dtype
+            return {"out": rn(fl(rn(s, dt)) * u, dt)}
+        return {"out": rn(s * u, dt)}
+
+
+# ---------------------------------------------------------------- FP8 quantization
+
+def pow2_ceil(s):
+    m, e = np.frexp(s)
+    return np.where(np.isfinite(s) & (s > 0) & (m != 0.5), np.ldexp(F32(1), e).astype(F32), s).astype(F32)
+
+
+def op_fp8_quant(case, p, t, prec):
+    x = f32(t["x"])
+    tokens, hidden = x.shape
+    G = p["group"] if 0 < p["group"] < hidden else hidden
+    ng = -(-hidden // G)
+    ub, min_scale = F32(p["scale_ub"]), F32(p["min_scale"])
+    q = np.empty((tokens, hidden), dtype=ml_dtypes.float8_e4m3fn)
+    scales = np.empty((tokens, ng), dtype=F32)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for gi in range(ng):
+            xs = x[:, gi * G:(gi + 1) * G]
+            if prec == "model":              # vLLM's torch reference: x.abs().max() (NaN propagates)
+                amax = np.max(np.abs(xs), axis=1) if xs.shape[1] else np.zeros(tokens, F32)
+                m = np.minimum(amax, ub) if ub > 0 else amax
+                s = (m / F32(448.0)).astype(F32)
+                s = np.where(np.isnan(s), s, np.maximum(s, min_scale)).astype(F32)
+            else:                            # spec: NaN ignored (CUDA fmaxf), +-Inf counts
+                amax = np.fmax.reduce(np.abs(xs), axis=1, initial=F32(0)).astype(F32)
+                m = np.where((ub > 0) & (amax > ub), ub, amax).astype(F32)
+                s = (m / F32(448.0)).astype(F32)
+                s = np.where(s > min_scale, s, min_scale).astype(F32)
+            if p["scale_fmt"] == "ue8m0":
+                s = pow2_ceil(s)
+            scales[:, gi] = s
+            v = (xs / s[:, None]).astype(F32)
+            q[:, gi * G:(gi + 1) * G] = rn(np.clip(v, -448.0, 448.0), "e4m3")   # __NV_SATFINITE
+    return {"q": q, "scales": scales}
+
+
+# ---------------------------------------------------------------- MoE combine
+
+def op_post_reorder_sum(case, p, t, prec):
+    dt = p["dtype"]
+    ids, w, s2d = t["topk_ids"], f32(t["topk_weights"]), t["src2dst"]
+    fl = f32 if prec == "model" else f64
+    down = fl(t["down"])
+    tokens, topk = ids.shape
+    acc = np.zeros((tokens, down.shape[1]), dtype=F32 if prec == "model" else F64)
+    for k in range(topk):                    # one program per token walks its slots in order
+        valid = ids[:, k] >= 0
+        rows = down[np.where(valid, s2d[:, k], 0)]
+        term = fl(w[:, k])[:, None] * rows
+        acc = np.where(valid[:, None], acc + term, acc)
+    return {"out": rn(acc, dt)}
+
+
+# ---------------------------------------------------------------- router gate
+
+def tf32(a):
+    """cvt.rna.tf32.f32: keep 10 mantissa bits, ties away from zero."""
+    u = f32(a).view(np.uint32)
+    return ((u + np.uint32(0x1000)) & np.uint32(0xFFFFE000)).view(F32)
+
+
+def op_gate_proj(case, p, t, prec):
+    mode = p["mode"]
+    x, w = f32(t["x"]), f32(t["weight"])
+    if mode == "tf32":
+        x, w = tf32(x), tf32(w)
+    elif mode == "bf16":                     # .to(torch.bfloat16) of fp32 operands
+        x, w = f32(rn(x, "bf16")), f32(rn(w, "bf16"))
+    odt = "bf16" if mode == "bf16" else "fp32"
+    if prec == "model":
+        return {"logits": rn(np.matmul(x, w.T), odt)}          # sgemm, fp32 accumulation
+    return {"logits": rn(np.matmul(f64(x), f64(w).T), odt)}
+
+
+# ---------------------------------------------------------------- LayerNorm
+
+def op_layernorm(case, p, t, prec):
+    dt, eps, affine = p["dtype"], p["eps"], p["affine"]
+    fl = f32 if prec == "model" else f64
+    h = fl(t["x"])
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = np.mean(h, axis=-1, keepdims=True)
+        d = h - mean
+        var = np.mean(d * d, axis=-1, keepdims=True)
+        if prec == "model":                  # F.layer_norm: rstd = rsqrt(var + eps)
+            y = d * (F32(1) / np.sqrt(var + F32(eps)))
+        else:
+            y = d / np.sqrt(var + float(F32(eps)))
+        if affine in ("weight_bias", "weight"):
+            y = y * fl(t["weight"])
+        if affine == "weight_bias":
+            y = y + fl(t["bias"])
+    return {"out": rn(y, dt)}
+
+
+# ---------------------------------------------------------------- RoPE
+
+def op_rope(case, p, t, prec):
+    dt = p["dtype"]
+    hd = p["head_dim"]
+    rd = int(hd * p["factor"])
+    pos, cache = t["positions"], t["cos_sin_cache"]
+    half = rd // 2
+    out = {}
+    for name in ("q", "k"):
+        x = t[name]
+        y = x.copy()                         # dims >= rotary_dim pass through, bit for bit
+        if p["style"] == "neox":
+            i1, i2 = np.arange(half), np.arange(half, rd)
+        else:
+            i1, i2 = np.arange(0, rd, 2), np.arange(1, rd, 2)
+        rows = cache[pos]                    # vLLM cos_sin_cache[positions] = [cos | sin]
+        if prec == "model":                  # HF: cos/sin .to(q.dtype), arithmetic in q.dtype
+            c = rows[:, None, :half].astype(x.dtype)
+            s = rows[:, None, half:rd].astype(x.dtype)
+            x1, x2 = x[..., i1], x[..., i2]
+            y[..., i1] = (x1 * c - x2 * s).astype(x.dtype)
+            y[..., i2] = (x2 * c + x1 * s).astype(x.dtype)
+        else:
+            c, s = f64(rows[:, None, :half]), f64(rows[:, None, half:rd])
+            x1, x2 = f64(x[..., i1]), f64(x[..., i2])
+            with np.errstate(invalid="ignore", over="ignore"):
+                y[..., i1] = rn(x1 * c - x2 * s, dt)
+                y[..., i2] = rn(x2 * c + x1 * s, dt)
+        out[name + "_out"] = y
+    return out
+
+
+OPS = {
+    "rmsnorm": lambda c, p, t, pr: op_rmsnorm(c, p, t, pr, "llama"),
+    "rmsnorm_gemma": lambda c, p, t, pr: op_rmsnorm(c, p, t, pr, "gemma"),
+    "rmsnorm_fused_add": lambda c, p, t, pr: op_rmsnorm(c, p, t, pr, "fused"),
+    "silu_and_mul": op_silu_and_mul,
+    "fp8_quant_per_token": op_fp8_quant,
+    "post_reorder_sum": op_post_reorder_sum,
+    "gate_proj": op_gate_proj,
+    "layernorm": op_layernorm,
+    "fp32_layernorm": op_layernorm,
+    "rope": op_rope,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("dir", help="an `ulpdiff export` directory")
+    ap.add_argument("--precision", choices=("model", "f64"), default="model")
+    ap.add_argument("--op", action="append", help="only these operators (repeatable)")
+    ap.add_argument("-q", "--quiet", action="store_true")
+    a = ap.parse_args()
+    np.seterr(all="ignore")   # NaN/Inf inputs are test data here, not accidents
+
+    def compute(case):
+        impl = OPS.get(case["op"])
+        if impl is None:      # an operator newer than this runner
+            return "not implemented by numpy_runner.py"
+        ux.save_outputs(a.dir, case, impl(case, case["params"], ux.load_inputs(a.dir, case), a.precision))
+        return None
+
+    ux.run_cases(a.dir, f"numpy_runner ({a.precision})", compute, a.op, a.quiet)
+
+
+if __name__ == "__main__":
+    main()

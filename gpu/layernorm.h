@@ -1,0 +1,161 @@
+/* layernorm.h — LayerNorm family: the kernel body shared by the CUDA kernel (gpu/layernorm.cu)
+ * and the cpu backend (gpu/layernorm.c). Spec, rounding points, budgets: docs/ops/layernorm.md.
+ *
+ *   layernorm (PyTorch nn.LayerNorm / F.layer_norm, as HF models call it):
+ *       mean = sum(x) / N, var = sum((x - mean)^2) / N       statistics in fp32
+ *       out  = RN_T((x - mean) * rsqrt(var + eps) * w + b)   w, b in T; one rounding
+ *     affine: weight_bias (w and b), weight (no bias), none (w = 1, b = 0).
+ *   fp32_layernorm (diffusers FP32LayerNorm): x, w, b upcast to fp32, F.layer_norm in fp32,
+ *       out = RN_T(fp32 result). w, b may be stored in another dtype (pdt: fp32, bf16, fp16).
+ *   Both are the same fp32 arithmetic here; they differ in the parameter dtype (and, later, in
+ *   the fp32 parameter copy that fp32_layernorm caches).
+ *
+ * Statistics: two-pass in fp32 — first the mean, then the sum of (x - mean)^2 (each square
+ * added by one fma) — because one-pass E[x^2] - E[x]^2 loses everything on rows with a large
+ * mean and a small spread (that is a known-bug variant below). The row stays in registers
+ * between the passes (gpu/layernorm.cu), so the second pass costs no memory traffic.
+ *
+ * Reduction order — fixed, and followed exactly by both backends so their results agree bit
+ * for bit (as gpu/rmsnorm.h): the row is cut into chunks of V = 16 bytes / sizeof(T) elements;
+ * lane l of LN_LANES accumulates chunks l, l + LN_LANES, ... element by element; lanes combine
+ * by an xor butterfly within each warp (offsets 16..1), the LN_WARPS warp sums by a butterfly
+ * of offsets LN_WARPS/2..1. Every arithmetic step goes through ln_add/ln_mul/ln_fma below:
+ * on the device they are the _rn intrinsics, which nvcc never contracts into an fma (a plain
+ * a * b + c in device code is contracted by default, and the host would then disagree).
+ *
+ * Known-bug variants are selected by a compile-time constant `bug` (LN_BUG_*); production
+ * kernels are instantiated with LN_BUG_NONE, so no bug code exists on their path. */
+#ifndef UD_GPU_LAYERNORM_H
+#define UD_GPU_LAYERNORM_H
+
+#include "ud_portable.h"
+
+#define LN_LANES 256
+#define LN_WARPS (LN_LANES / 32)
+
+enum { LN_AFFINE_WEIGHT_BIAS = 0, LN_AFFINE_WEIGHT = 1, LN_AFFINE_NONE = 2 };
+enum {
+    LN_BUG_NONE = 0,
+    LN_BUG_ONE_PASS_VAR,        /* var = max(E[x^2] - E[x]^2, 0) in fp32, one pass over x */
+    LN_BUG_MEAN_INPUT_DTYPE,    /* sum for the mean (and the mean) kept in T instead of fp32 */
+    LN_BUG_PARAMS_INPUT_DTYPE,  /* fp32_layernorm: w, b rounded to the input dtype first */
+    LN_BUG_COUNT
+};
+
+/* ---- uncontracted fp32 arithmetic (see the header comment) ---- */
+#ifdef __CUDA_ARCH__
+UD_HD float ln_add(float a, float b) { return __fadd_rn(a, b); }
+UD_HD float ln_sub(float a, float b) { return __fsub_rn(a, b); }
+UD_HD float ln_mul(float a, float b) { return __fmul_rn(a, b); }
+UD_HD float ln_fma(float a, float b, float c) { return __fmaf_rn(a, b, c); }
+UD_HD float ln_div(float a, float b) { return __fdiv_rn(a, b); }
+UD_HD float ln_sqrt(float a) { return __fsqrt_rn(a); }
+#else
+/* ISO C11 (no GNU extensions) compiles with -ffp-contract=off, and fmaf/sqrtf are correctly
+ * rounded, so the host computes the same bits. */
+UD_HD float ln_add(float a, float b) { return a + b; }
+UD_HD float ln_sub(float a, float b) { return a - b; }
+UD_HD float ln_mul(float a, float b) { return a * b; }
+UD_HD float ln_fma(float a, float b, float c) { return fmaf(a, b, c); }
+UD_HD float ln_div(float a, float b) { return a / b; }
+UD_HD float ln_sqrt(float a) { return sqrtf(a); }
+#endif
+
+/* Chunk width in elements for dtype dt. */
+UD_HD int ln_vec(int dt) { return 16 / ud_dt_size(dt); }
+
+/* One addition of the mean's sum (lane accumulation and butterfly alike). */
+UD_HD float ln_sum_add(int dt, int bug, float a, float b)
+{
+    float s = ln_add(a, b);
+    return bug == LN_BUG_MEAN_INPUT_DTYPE ? ud_round_f32(dt, s) : s;
+}
+
+/* One step of the sum of squares: acc + d * d with one rounding. */
+UD_HD float ln_sq_add(float acc, float d) { return ln_fma(d, d, acc); }
+
+UD_HD float ln_mean(int dt, int bug, float sum, int64_t n)
+{
+    float m = ln_div(sum, (float)n);
+    return bug == LN_BUG_MEAN_INPUT_DTYPE ? ud_round_f32(dt, m) : m;
+}
+
+/* 1 / sqrt(var + eps) from the sum of squared deviations: IEEE division and sqrt (correctly
+ * rounded on both backends; CUDA's rsqrtf is not, and would break bit agreement). */
+UD_HD float ln_rstd(float sumsq_dev, int64_t n, float eps)
+{
+    return ln_div(1.0f, ln_sqrt(ln_add(ln_div(sumsq_dev, (float)n), eps)));
+}
+
+/* The one-pass variant: var = E[x^2] - E[x]^2, clamped at 0 as such kernels do (without the
+ * clamp a negative var gives NaN, which would be caught as a different finding). */
+UD_HD float ln_rstd_one_pass(float sum, float sumsq, int64_t n, float eps)
+{
+    float mean = ln_div(sum, (float)n);
+    float var = ln_sub(ln_div(sumsq, (float)n), ln_mul(mean, mean));
+    if (!(var > 0.0f)) var = 0.0f;
+    return ln_div(1.0f, ln_sqrt(ln_add(var, eps)));
+}
+
+/* A parameter as the kernel uses it (the params bug rounds it to the input dtype). */
+UD_HD float ln_param(int dt, int bug, float p)
+{
+    return bug == LN_BUG_PARAMS_INPUT_DTYPE ? ud_round_f32(dt, p) : p;
+}
+
+/* The output element (fp32; the caller rounds it to T once) from x, the mean, 1/std and the
+ * parameters: n = (x - mean) * rstd, then n * w + b in one fma. */
+UD_HD float ln_out(int affine, float x, float mean, float rstd, float w, float b)
+{
+    float n = ln_mul(ln_sub(x, mean), rstd);
+    if (affine == LN_AFFINE_NONE) return n;
+    if (affine == LN_AFFINE_WEIGHT) return ln_mul(n, w);
+    return ln_fma(n, w, b);
+}
+
+/* m: the most roundings any element's contribution to a row sum goes through — a lane adds
+ * at most k = ceil(chunks / LN_LANES) * V elements serially (the first addition to 0 is exact;
+ * the sum of squares' first fma is not: k), then log2(LN_LANES) = 8 butterfly additions. */
+UD_HD int64_t layernorm_sum_depth(int dt, int64_t n)
+{
+    int64_t v = ln_vec(dt), chunks = (n + v - 1) / v;
+    int64_t k = (chunks + LN_LANES - 1) / LN_LANES * v;
+    return k + 8;
+}
+
+/* Error bound of the production kernel in units of u = 2^-24 times the condition scale
+ *   s_i = (|x_i| + mean|x|) * |w_i / sqrt(var + eps)| + |b_i|
+ * (first order; the second-order mean-error term is part of s_i, see reference/layernorm.h).
+ * Derivation in docs/ops/layernorm.md: mean error <= (m+1) u mean|x|; relative error of the
+ * computed 1/std <= (m/2 + 4.5) u; (x - mean), * rstd and the final fma add 3 u; so
+ * |y - Y| <= u * ((1.5 m + 8.5) (|x| + mean|x|) |w rstd| + |b|). +1.5 covers the
+ * second-order products of the u terms for m up to the 2^18 row length the harness allows. */
+UD_HD double layernorm_bound_u(int dt, int64_t n)
+{
+    return 1.5 * (double)layernorm_sum_depth(dt, n) + 10.0;
+}
+
+/* Bound on |computed mean - mean| / (u * mean|x|), for the reference's second-order term. */
+UD_HD double layernorm_mean_err_u(int dt, int64_t n) { return (double)layernorm_sum_depth(dt, n) + 2.0; }
+
+/* ---- launchers: gpu/layernorm.c (cpu backend), gpu/layernorm.cu (cuda) ---- */
+typedef struct {
+    int dt;                  /* x and out: UD_DT_* */
+    int pdt;                 /* w and b */
+    int affine;              /* LN_AFFINE_* */
+    int64_t rows, n;
+    float eps;
+    const void *x, *w, *b;   /* w: NULL for none; b: NULL unless weight_bias */
+    void *out;
+} ln_args;
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+int layernorm_cpu(const ln_args *a, int bug);
+int layernorm_cuda(const ln_args *a, int bug);   /* device pointers; asynchronous */
+#ifdef __cplusplus
+}
+#endif
+
+#endif

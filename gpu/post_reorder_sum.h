@@ -1,0 +1,70 @@
+/* post_reorder_sum.h — MoE combine (post-reorder weighted sum): the kernel body shared by the
+ * CUDA kernel (gpu/post_reorder_sum.cu) and the cpu backend (gpu/post_reorder_sum.c).
+ * Spec, rounding points and budgets: docs/ops/post_reorder_sum.md.
+ *
+ *   out[t, h] = RN_T( sum over k with topk_ids[t, k] >= 0 of
+ *                     topk_weights[t, k] * down[src2dst[t, k], h] )
+ *
+ * accumulated in fp32 and rounded once to T (sglang's EP MoE post_reorder kernel, fp32-sum
+ * form). down is [tokens * topk, hidden] in dispatch order (rows sorted by expert id, see
+ * harness/expert_ids.h); a -1 id is an expert on another rank: its row was never computed and
+ * is not read; a token with no local expert gets exactly +0.
+ *
+ * Accumulation order — fixed, and the same on both backends so they agree bit for bit: acc
+ * starts at +0.0f and takes the slots in ascending k, acc = fmaf(w, d, acc) (one rounding per
+ * term; the fma is explicit because nvcc would otherwise contract w * d + acc on the GPU and
+ * not on the host). The error bound this gives is prs_bound_u().
+ *
+ * Known-bug variants are selected by a compile-time constant `bug` (PRS_BUG_*); production is
+ * instantiated with PRS_BUG_NONE. */
+#ifndef UD_GPU_POST_REORDER_SUM_H
+#define UD_GPU_POST_REORDER_SUM_H
+
+#include "ud_portable.h"
+
+enum {
+    PRS_BUG_NONE = 0,
+    PRS_BUG_SKIP_EXPERT0,      /* `expert_id > 0` instead of `>= 0`: expert 0 never counted */
+    PRS_BUG_ACC_INPUT_DTYPE,   /* sum (and each product) rounded to T, as a sum_vec in T does */
+    PRS_BUG_COUNT
+};
+
+/* Does slot id take part? */
+UD_HD int prs_take(int bug, int32_t id) { return bug == PRS_BUG_SKIP_EXPERT0 ? id > 0 : id >= 0; }
+
+/* acc + w * d. The input-dtype bug rounds the product and the sum to T; for fp32 that is the
+ * production arithmetic up to the fma, so the variant keeps the fma there. */
+UD_HD float prs_acc(int dt, int bug, float acc, float w, float d)
+{
+    if (bug == PRS_BUG_ACC_INPUT_DTYPE && dt != UD_DT_F32)
+        return ud_round_f32(dt, acc + ud_round_f32(dt, w * d));
+    return fmaf(w, d, acc);
+}
+
+/* Error bound of the fp32 sum, in units of u = 2^-24 of sum_k |w_k d_k| (derivation in
+ * docs/ops/post_reorder_sum.md): at most topk terms, each added with one rounding (the first
+ * fma rounds the product), so |acc - exact| <= ((1 + u)^topk - 1) * s <= (topk + 1) u s for
+ * topk < 2^12. */
+UD_HD double prs_bound_u(int64_t topk) { return (double)topk + 1.0; }
+
+/* ---- launchers: gpu/post_reorder_sum.c (cpu backend), gpu/post_reorder_sum.cu (cuda) ---- */
+typedef struct {
+    int dt;                       /* UD_DT_* of down and out */
+    int64_t tokens, topk, hidden;
+    const void *down;             /* [tokens * topk, hidden] */
+    const int32_t *ids;           /* [tokens, topk] */
+    const float *w;               /* [tokens, topk] */
+    const int32_t *src2dst;       /* [tokens, topk] */
+    void *out;                    /* [tokens, hidden] */
+} prs_args;
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+int post_reorder_sum_cpu(const prs_args *a, int bug);
+int post_reorder_sum_cuda(const prs_args *a, int bug);   /* device pointers; asynchronous */
+#ifdef __cplusplus
+}
+#endif
+
+#endif

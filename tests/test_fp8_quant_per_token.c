@@ -1,0 +1,201 @@
+/* test_fp8_quant_per_token.c — FP8 per-token / per-group quantization: the kernel's fast E4M3
+ * conversion against ud_f32_to_e4m3 (itself checked against MPFR and cuda_fp8.h), ue8m0
+ * scales, the reference's fast path against MPFR (identical scales and candidate sets), the
+ * production kernel (cpu backend, the body the CUDA kernel runs) within budget on every
+ * generator and shape edge, the documented behaviour on zero rows, NaN and Inf, ties to
+ * even, and the known-bug variants caught by the findings they name. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../gpu/fp8_quant_per_token.h"
+#include "../reference/fp8_quant_per_token.h"
+#include "check.h"
+#include "registry.h"
+#include "run.h"
+#include "spec.h"
+#include "ud_test.h"
+
+/* ------------------------------------------------------------------ conversion and scales */
+
+static void check_conv(float v)
+{
+    for (int sat = 0; sat < 2; sat++) {
+        uint8_t a = fq_to_e4m3(v, sat), b = ud_f32_to_e4m3(v, sat);
+        cr_assert_eq(a, b, "%a (sat %d): fast 0x%02x, ud_f32_to_e4m3 0x%02x", v, sat, a, b);
+    }
+}
+
+/* Every e4m3 rounding boundary (each pair of neighbours: both values, the midpoint, the
+ * midpoint +-1 and +-2 fp32 ulps), the saturation thresholds, both signs, NaN and Inf, all
+ * fp32 subnormal and tiny patterns near 2^-10, and every 251st fp32 bit pattern. */
+Test(fq_conversion, fast_e4m3_matches_ud_f32_to_e4m3_everywhere_it_matters)
+{
+    for (uint32_t c = 0; c < 0x7e; c++) {
+        double lo = ud_e4m3_to_f64((uint8_t)c), hi = ud_e4m3_to_f64((uint8_t)(c + 1));
+        float mid = (float)(0.5 * (lo + hi));
+        for (int s = 0; s < 2; s++) {
+            float sg = s ? -1.0f : 1.0f;
+            check_conv(sg * (float)lo);
+            for (int d = -2; d <= 2; d++) check_conv(sg * ud_bits_f32(ud_f32_bits(mid) + (uint32_t)d));
+        }
+    }
+    const float edges[] = {448.0f, 464.0f, 480.0f, 500.0f, 511.0f, 512.0f, 1e30f, INFINITY, NAN, 0.0f, 0x1p-6f,
+                           0x1p-9f, 0x1p-10f, 0x1.8p-10f, 0x1p-149f};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        check_conv(edges[i]);
+        check_conv(-edges[i]);
+        check_conv(ud_bits_f32(ud_f32_bits(edges[i]) + 1));
+        check_conv(ud_bits_f32(ud_f32_bits(edges[i]) - 1));
+    }
+    for (uint32_t u = 0; u < 0x00800000u; u += 4093) check_conv(ud_bits_f32(u));
+    for (uint64_t u = 0; u <= 0xffffffffull; u += 251) check_conv(ud_bits_f32((uint32_t)u));
+}
+
+Test(fq_scale, ue8m0_rounds_up_to_a_power_of_two)
+{
+    for (int i = 0; i < 100000; i++) {
+        float s = (float)ldexp(1.0 + ud_rng_unit(4, 1, (uint64_t)i), (int)(ud_rng_u64(4, 2, (uint64_t)i) % 200) - 100);
+        if (i % 7 == 0) s = (float)ldexp(1.0, (int)(i % 200) - 100);
+        float p = fq_pow2_ceil(s);
+        double want = exp2(ceil(log2((double)s)));
+        cr_assert_eq((double)p, want, "%a -> %a, want %a", s, p, want);
+    }
+    cr_assert(isinf(fq_pow2_ceil(INFINITY)));
+}
+
+Test(fq_scale, scale_is_the_fp32_quotient_floored_and_bounded)
+{
+    cr_assert_eq(fq_scale(0, FQ_FMT_FP32, 0.0f, 0.0f, 0x1p-17f), 0x1p-17f);
+    cr_assert_eq(fq_scale(0, FQ_FMT_FP32, 3.0f, 0.0f, 0x1p-17f), 3.0f / 448.0f);
+    cr_assert_eq(fq_scale(0, FQ_FMT_FP32, 3.0f, 1.0f, 0x1p-17f), 1.0f / 448.0f, "scale_ub bounds amax");
+    cr_assert_eq(fq_scale(0, FQ_FMT_FP32, 0.5f, 1.0f, 0x1p-17f), 0.5f / 448.0f, "below scale_ub: amax itself");
+    cr_assert(isinf(fq_scale(0, FQ_FMT_FP32, INFINITY, 0.0f, 0x1p-17f)));
+    cr_assert_eq(fq_scale(0, FQ_FMT_UE8M0, 3.0f, 0.0f, 0x1p-17f), 0x1p-7f);
+}
+
+/* ------------------------------------------------------------------ reference */
+
+Test(fq_reference, fast_path_and_mpfr_give_identical_scales_and_candidates)
+{
+    const ud_op *op = ud_op_find("fp8_quant_per_token");
+    ud_spec s;
+    ud_spec_init(&s, op);
+    s.vals[ud_param_index(op, "values")] = "normal, rowscale, zero_rows, subnormal, nan_inf, spike, ties";
+    s.vals[ud_param_index(op, "hidden")] = "1, 131";
+    s.vals[ud_param_index(op, "group")] = "0, 16";
+    s.vals[ud_param_index(op, "tokens")] = "4";
+    ud_case *cases = NULL;
+    size_t n = 0, pairs = 0;
+    char err[512];
+    cr_assert_eq(ud_spec_expand(&s, &cases, &n, err, sizeof err), 0, "%s", err);
+    for (size_t k = 0; k < n; k++) {
+        ud_tensor in[UD_MAX_TENSORS], out[UD_MAX_TENSORS];
+        ud_ref f[2], m[2];
+        memset(in, 0, sizeof in);
+        memset(out, 0, sizeof out);
+        cr_assert_eq(op->make_tensors(&cases[k], in, out), UD_OK);
+        cr_assert_eq(op->generate(&cases[k], in), UD_OK);
+        for (int o = 0; o < 2; o++) {
+            cr_assert_eq(ud_ref_alloc(&f[o], out[o].numel), UD_OK);
+            cr_assert_eq(ud_ref_alloc(&m[o], out[o].numel), UD_OK);
+        }
+        cr_assert_eq(op->reference(&cases[k], in, f, 0), UD_OK);
+        cr_assert_eq(op->reference(&cases[k], in, m, 1), UD_OK);
+        for (int o = 0; o < 2; o++)
+            for (size_t i = 0; i < out[o].numel; i++) {
+                double a[2] = {f[o].r0[i], f[o].r1[i]}, b[2] = {m[o].r0[i], m[o].r1[i]};
+                for (int c = 0; c < 2; c++)
+                    cr_assert((isnan(a[c]) && isnan(b[c])) || a[c] == b[c], "%s %s[%zu] candidate %d: fast %a mpfr %a",
+                              cases[k].label, out[o].name, i, c, a[c], b[c]);
+                pairs += o == 0 && f[o].r0[i] != f[o].r1[i];
+            }
+        for (int o = 0; o < 2; o++) { ud_ref_free(&f[o]); ud_ref_free(&m[o]); }
+        for (int t = 0; t < UD_MAX_TENSORS; t++) { ud_tensor_free(&in[t]); ud_tensor_free(&out[t]); }
+    }
+    cr_assert_gt(pairs, 0, "no element ever had two candidates: the rounding point is untested");
+    free(cases);
+}
+
+/* An exact quotient has exactly one correct q, the tie going to even; an inexact one within
+ * 2^-24 of a boundary has two. */
+Test(fq_reference, candidates_follow_the_fp32_division)
+{
+    double r0, r1;
+    ref_fq_candidates(17.0, 0.5f, 0, &r0, &r1);             /* 34: tie between 32 and 36 */
+    cr_assert(r0 == 32.0 && r1 == 32.0, "%a %a", r0, r1);
+    ref_fq_candidates(19.0, 0.5f, 0, &r0, &r1);             /* 38: tie between 36 and 40 */
+    cr_assert(r0 == 40.0 && r1 == 40.0, "%a %a", r0, r1);
+    float s = 3.0f / 448.0f;                                /* not a power of two */
+    double x = ud_round(UD_F32, 0x1.1p-6 * (double)s);      /* x / s within 2^-24 of 0x1.1p-6 */
+    ref_fq_candidates(x, s, 0, &r0, &r1);
+    cr_assert(r0 != r1, "x / s = %a must admit both neighbours", x / s);
+    ref_fq_candidates(1e30, 1.0f, 0, &r0, &r1);
+    cr_assert(r0 == 448.0 && r1 == 448.0, "saturation");
+    ref_fq_candidates(INFINITY, INFINITY, 0, &r0, &r1);
+    cr_assert(isnan(r0) && isnan(r1));
+}
+
+/* ------------------------------------------------------------------ kernel */
+
+Test(fq_kernel, production_passes_every_generator_group_and_shape_edge)
+{
+    static const char *const kv[][2] = {
+        {"dtype", "bf16, fp16, fp32"}, {"tokens", "1, 3"}, {"hidden", "1, 7, 15, 16, 17, 100, 128, 4099"},
+        {"group", "0, 16, 128"}, {"scale_fmt", "fp32, ue8m0"}, {"scale_ub", "0, 1"},
+        {"values", "normal, rowscale, zero_rows, subnormal, nan_inf, spike, ties"},
+    };
+    size_t n;
+    ud_test_run("fp8_quant_per_token", 0, kv, 7, NULL, &n);
+    cr_assert_gt(n, 4000);
+}
+
+/* The documented behaviour, element by element, on one bf16 row per situation. */
+Test(fq_kernel, zero_rows_nan_and_inf_behave_as_documented)
+{
+    enum { H = 6 };
+    const float rows[][H] = {
+        {0.0f, -0.0f, 0.0f, 0.0f, 0.0f, 0.0f},              /* all zero */
+        {1.0f, NAN, -2.0f, 3.5f, 0.5f, NAN},                /* NaN: ignored by amax, NaN out */
+        {1.0f, INFINITY, -2.0f, 0.5f, 0.25f, 3.5f},         /* Inf: scale Inf */
+    };
+    uint16_t x[3 * H];
+    for (int i = 0; i < 3 * H; i++) x[i] = ud_f32_to_bf16(rows[i / H][i % H]);
+    for (int ub = 0; ub < 2; ub++) {
+        uint8_t q[3 * H];
+        float sc[3];
+        fq_args a = {UD_DT_BF16, FQ_FMT_FP32, 3, H, H, 0x1p-17f, ub ? 2.0f : 0.0f, x, q, sc};
+        cr_assert_eq(fp8_quant_per_token_cpu(&a, FQ_BUG_NONE), UD_OK);
+        cr_assert_eq(sc[0], 0x1p-17f, "an all-zero row gets min_scale");
+        for (int j = 0; j < H; j++) cr_assert_eq(q[j] & 0x7f, 0, "zero row: q = +-0, got 0x%02x", q[j]);
+        float s1 = (ub ? 2.0f : 3.5f) / 448.0f;
+        cr_assert_eq(sc[1], s1, "NaN must not reach amax");
+        cr_assert_eq(q[H + 1], 0x7f);
+        cr_assert_eq(q[H + 5], 0x7f);
+        cr_assert_eq(q[H + 0], ud_f32_to_e4m3(1.0f / s1, 1));
+        if (!ub) {
+            cr_assert(isinf(sc[2]), "an Inf makes the row's scale Inf");
+            cr_assert_eq(q[2 * H + 1], 0x7f, "Inf / Inf = NaN");
+            cr_assert_eq(q[2 * H + 0], 0x00);
+            cr_assert_eq(q[2 * H + 2], 0x80, "finite / Inf = -0 for a negative value");
+        } else {
+            cr_assert_eq(sc[2], 2.0f / 448.0f);
+            cr_assert_eq(q[2 * H + 1], 0x7e, "with scale_ub, Inf saturates to 448");
+            cr_assert_eq(q[2 * H + 5], 0x7e, "3.5 / (2/448) = 784 saturates to 448");
+        }
+    }
+}
+
+Test(fq_mutants, every_variant_is_caught_by_its_finding)
+{
+    static const char *const kv[][2] = {
+        {"dtype", "bf16, fp32"}, {"hidden", "1, 100"}, {"values", "normal, zero_rows"}, {"scale_ub", "0, 1"},
+    };
+    const ud_op *op = ud_op_find("fp8_quant_per_token");
+    cr_assert_eq(op->nmutants, 3);
+    for (int m = 1; m <= op->nmutants; m++) {
+        size_t n, hits = ud_test_run("fp8_quant_per_token", m, kv, 4, op->mutants[m - 1].expect, &n);
+        cr_assert_gt(hits, 0, "%s survived %zu cases", op->mutants[m - 1].name, n);
+    }
+}
