@@ -58,7 +58,7 @@ static void row_stats(const ln_args *a, int bug, int64_t row, float *mean, float
         float acc = 0.0f;
         for (int64_t c = l; c < chunks; c += LN_LANES)
             for (int64_t j = c * v; j < c * v + v && j < a->n; j++)
-                acc = ln_sq_add(acc, ln_sub(ud_ld(a->dt, a->x, base + j), m));
+                acc = ln_sq_add(acc, ud_fsub(ud_ld(a->dt, a->x, base + j), m));
         s2[l] = acc;
     }
     *mean = m;

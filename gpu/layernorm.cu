@@ -124,7 +124,7 @@ __device__ __forceinline__ void dev_chunk(uint4 raw, int64_t c, int64_t n, float
     ud_unpack<DT>(raw, v);
 #pragma unroll
     for (int j = 0; j < V; j++)
-        if (c * V + j < n) acc2 = ln_sq_add(acc2, ln_sub(v[j], mean));
+        if (c * V + j < n) acc2 = ln_sq_add(acc2, ud_fsub(v[j], mean));
 }
 
 /* Writes chunk c of the output row from x's chunk. */

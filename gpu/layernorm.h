@@ -19,9 +19,9 @@
  * for bit (as gpu/rmsnorm.h): the row is cut into chunks of V = 16 bytes / sizeof(T) elements;
  * lane l of LN_LANES accumulates chunks l, l + LN_LANES, ... element by element; lanes combine
  * by an xor butterfly within each warp (offsets 16..1), the LN_WARPS warp sums by a butterfly
- * of offsets LN_WARPS/2..1. Every arithmetic step goes through ln_add/ln_mul/ln_fma below:
- * on the device they are the _rn intrinsics, which nvcc never contracts into an fma (a plain
- * a * b + c in device code is contracted by default, and the host would then disagree).
+ * of offsets LN_WARPS/2..1. Every arithmetic step goes through ud_fadd/ud_fmul/ud_ffma
+ * (gpu/ud_portable.h): on the device the _rn intrinsics, which nvcc never contracts into an fma
+ * (a plain a * b + c in device code is contracted by default, and the host would then disagree).
  *
  * Known-bug variants are selected by a compile-time constant `bug` (LN_BUG_*); production
  * kernels are instantiated with LN_BUG_NONE, so no bug code exists on their path. */
@@ -42,41 +42,22 @@ enum {
     LN_BUG_COUNT
 };
 
-/* ---- uncontracted fp32 arithmetic (see the header comment) ---- */
-#ifdef __CUDA_ARCH__
-UD_HD float ln_add(float a, float b) { return __fadd_rn(a, b); }
-UD_HD float ln_sub(float a, float b) { return __fsub_rn(a, b); }
-UD_HD float ln_mul(float a, float b) { return __fmul_rn(a, b); }
-UD_HD float ln_fma(float a, float b, float c) { return __fmaf_rn(a, b, c); }
-UD_HD float ln_div(float a, float b) { return __fdiv_rn(a, b); }
-UD_HD float ln_sqrt(float a) { return __fsqrt_rn(a); }
-#else
-/* ISO C11 (no GNU extensions) compiles with -ffp-contract=off, and fmaf/sqrtf are correctly
- * rounded, so the host computes the same bits. */
-UD_HD float ln_add(float a, float b) { return a + b; }
-UD_HD float ln_sub(float a, float b) { return a - b; }
-UD_HD float ln_mul(float a, float b) { return a * b; }
-UD_HD float ln_fma(float a, float b, float c) { return fmaf(a, b, c); }
-UD_HD float ln_div(float a, float b) { return a / b; }
-UD_HD float ln_sqrt(float a) { return sqrtf(a); }
-#endif
-
 /* Chunk width in elements for dtype dt. */
 UD_HD int ln_vec(int dt) { return 16 / ud_dt_size(dt); }
 
 /* One addition of the mean's sum (lane accumulation and butterfly alike). */
 UD_HD float ln_sum_add(int dt, int bug, float a, float b)
 {
-    float s = ln_add(a, b);
+    float s = ud_fadd(a, b);
     return bug == LN_BUG_MEAN_INPUT_DTYPE ? ud_round_f32(dt, s) : s;
 }
 
 /* One step of the sum of squares: acc + d * d with one rounding. */
-UD_HD float ln_sq_add(float acc, float d) { return ln_fma(d, d, acc); }
+UD_HD float ln_sq_add(float acc, float d) { return ud_ffma(d, d, acc); }
 
 UD_HD float ln_mean(int dt, int bug, float sum, int64_t n)
 {
-    float m = ln_div(sum, (float)n);
+    float m = ud_fdiv(sum, (float)n);
     return bug == LN_BUG_MEAN_INPUT_DTYPE ? ud_round_f32(dt, m) : m;
 }
 
@@ -84,17 +65,17 @@ UD_HD float ln_mean(int dt, int bug, float sum, int64_t n)
  * rounded on both backends; CUDA's rsqrtf is not, and would break bit agreement). */
 UD_HD float ln_rstd(float sumsq_dev, int64_t n, float eps)
 {
-    return ln_div(1.0f, ln_sqrt(ln_add(ln_div(sumsq_dev, (float)n), eps)));
+    return ud_fdiv(1.0f, ud_fsqrt(ud_fadd(ud_fdiv(sumsq_dev, (float)n), eps)));
 }
 
 /* The one-pass variant: var = E[x^2] - E[x]^2, clamped at 0 as such kernels do (without the
  * clamp a negative var gives NaN, which would be caught as a different finding). */
 UD_HD float ln_rstd_one_pass(float sum, float sumsq, int64_t n, float eps)
 {
-    float mean = ln_div(sum, (float)n);
-    float var = ln_sub(ln_div(sumsq, (float)n), ln_mul(mean, mean));
+    float mean = ud_fdiv(sum, (float)n);
+    float var = ud_fsub(ud_fdiv(sumsq, (float)n), ud_fmul(mean, mean));
     if (!(var > 0.0f)) var = 0.0f;
-    return ln_div(1.0f, ln_sqrt(ln_add(var, eps)));
+    return ud_fdiv(1.0f, ud_fsqrt(ud_fadd(var, eps)));
 }
 
 /* A parameter as the kernel uses it (the params bug rounds it to the input dtype). */
@@ -107,10 +88,10 @@ UD_HD float ln_param(int dt, int bug, float p)
  * parameters: n = (x - mean) * rstd, then n * w + b in one fma. */
 UD_HD float ln_out(int affine, float x, float mean, float rstd, float w, float b)
 {
-    float n = ln_mul(ln_sub(x, mean), rstd);
+    float n = ud_fmul(ud_fsub(x, mean), rstd);
     if (affine == LN_AFFINE_NONE) return n;
-    if (affine == LN_AFFINE_WEIGHT) return ln_mul(n, w);
-    return ln_fma(n, w, b);
+    if (affine == LN_AFFINE_WEIGHT) return ud_fmul(n, w);
+    return ud_ffma(n, w, b);
 }
 
 /* m: the most roundings any element's contribution to a row sum goes through — a lane adds

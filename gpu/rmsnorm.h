@@ -12,7 +12,10 @@
  * for bit: the row is cut into chunks of V = 16 bytes / sizeof(T) elements (the CUDA vector
  * width); lane l of RMS_LANES (128) accumulates chunks l, l + RMS_LANES, ... element by element in
  * fp32; lanes then combine by an xor butterfly within each warp of 32 (offsets 16..1) and the
- * RMS_LANES/32 warp sums by a butterfly of offsets RMS_WARPS/2..1. The error bound this order
+ * RMS_LANES/32 warp sums by a butterfly of offsets RMS_WARPS/2..1. Every fp32 step goes through
+ * ud_fadd/ud_fmul/ud_fdiv/ud_fsqrt (gpu/ud_portable.h): nvcc would otherwise contract
+ * acc + v * v into an fma on the GPU and the backends would differ in the last bit (seen on an
+ * H200 for fp32 rows and for the flashinfer fused add's fp32 sum). The error bound this order
  * gives is rmsnorm_bound_u() below; the budgets derive from it.
  *
  * Known-bug variants are selected by a compile-time constant `bug` (RMS_BUG_*); production
@@ -49,7 +52,7 @@ UD_HD int rms_vec(int dt) { return 16 / ud_dt_size(dt); }
 UD_HD float rms_input(int dt, int fused, int spec, int bug, float x, float res)
 {
     if (!fused) return x;
-    float h = x + res;
+    float h = ud_fadd(x, res);
     if (spec == RMS_SPEC_FLASHINFER || bug == RMS_BUG_UNROUNDED_SUM) return h;
     return ud_round_f32(dt, h);
 }
@@ -58,17 +61,17 @@ UD_HD float rms_input(int dt, int fused, int spec, int bug, float x, float res)
 UD_HD float rms_residual_out(int dt, int bug, float x, float res)
 {
     if (bug == RMS_BUG_PRE_ADD_RESIDUAL) return res;
-    return ud_round_f32(dt, x + res);
+    return ud_round_f32(dt, ud_fadd(x, res));
 }
 
 UD_HD float rms_add(int dt, int bug, float a, float b)
 {
-    return bug == RMS_BUG_VAR_INPUT_DTYPE ? ud_round_f32(dt, a + b) : a + b;
+    return bug == RMS_BUG_VAR_INPUT_DTYPE ? ud_round_f32(dt, ud_fadd(a, b)) : ud_fadd(a, b);
 }
 
 UD_HD float rms_acc_sq(int dt, int bug, float acc, float v)
 {
-    float sq = v * v;
+    float sq = ud_fmul(v, v);
     if (bug == RMS_BUG_VAR_INPUT_DTYPE) sq = ud_round_f32(dt, sq);
     return rms_add(dt, bug, acc, sq);
 }
@@ -77,19 +80,19 @@ UD_HD float rms_acc_sq(int dt, int bug, float acc, float v)
  * without fast-math), so both backends produce the same bits. */
 UD_HD float rms_inv(int bug, float sum, int64_t n, float eps)
 {
-    float mean = sum / (float)n;
-    if (bug == RMS_BUG_EPS_AFTER_SQRT) return 1.0f / (sqrtf(mean) + eps);
-    return 1.0f / sqrtf(mean + eps);
+    float mean = ud_fdiv(sum, (float)n);
+    if (bug == RMS_BUG_EPS_AFTER_SQRT) return ud_fdiv(1.0f, ud_fadd(ud_fsqrt(mean), eps));
+    return ud_fdiv(1.0f, ud_fsqrt(ud_fadd(mean, eps)));
 }
 
 /* The output element from the normalised input v, the inverse rms and the weight w. */
 UD_HD float rms_out(int dt, int kind, int spec, int bug, float v, float inv, float w)
 {
-    float n = v * inv;
+    float n = ud_fmul(v, inv);
     if (kind == RMS_KIND_GEMMA)
-        return n * (bug == RMS_BUG_GEMMA_NO_ONE ? w : 1.0f + w);
-    if (spec == RMS_SPEC_FLASHINFER || bug == RMS_BUG_WEIGHT_FP32) return n * w;
-    return ud_round_f32(dt, n) * w;   /* HF: hidden_states.to(input_dtype), then * weight */
+        return ud_fmul(n, bug == RMS_BUG_GEMMA_NO_ONE ? w : ud_fadd(1.0f, w));
+    if (spec == RMS_SPEC_FLASHINFER || bug == RMS_BUG_WEIGHT_FP32) return ud_fmul(n, w);
+    return ud_fmul(ud_round_f32(dt, n), w);   /* HF: hidden_states.to(input_dtype), then * weight */
 }
 
 /* Relative error bound of the kernel's n = x * inv, in units of u = 2^-24 (derivation in

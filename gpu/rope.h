@@ -46,20 +46,16 @@ enum {
     ROPE_BUG_COUNT
 };
 
-/* ---- uncontracted IEEE arithmetic (nvcc contracts a * b + c into fma by default) ---- */
+/* ---- uncontracted double arithmetic (fp32: ud_fmul/ud_ffma, gpu/ud_portable.h) ---- */
 #ifdef __CUDA_ARCH__
 UD_HD double rope_dmul(double a, double b) { return __dmul_rn(a, b); }
 UD_HD double rope_dadd(double a, double b) { return __dadd_rn(a, b); }
 UD_HD double rope_dsub(double a, double b) { return __dsub_rn(a, b); }
-UD_HD float rope_fmul(float a, float b) { return __fmul_rn(a, b); }
-UD_HD float rope_fma(float a, float b, float c) { return __fmaf_rn(a, b, c); }
 #else
-/* ISO C11 compiles with -ffp-contract=off; fmaf is correctly rounded. */
+/* ISO C11 compiles with -ffp-contract=off. */
 UD_HD double rope_dmul(double a, double b) { return a * b; }
 UD_HD double rope_dadd(double a, double b) { return a + b; }
 UD_HD double rope_dsub(double a, double b) { return a - b; }
-UD_HD float rope_fmul(float a, float b) { return a * b; }
-UD_HD float rope_fma(float a, float b, float c) { return fmaf(a, b, c); }
 #endif
 
 /* sin and cos of x, 0 <= |x| < 2^21, to within ROPE_SINCOS_REL_ERR relative (tests/
@@ -124,7 +120,7 @@ typedef struct { float inv[ROPE_MAX_PAIRS]; } rope_freqs;
 /* Row p, pair i of the table, as the fp32 values the table stores after rounding to dt. */
 UD_HD void rope_table_entry(int dt, float inv, int64_t p, float *c, float *s)
 {
-    float theta = rope_fmul((float)p, inv);   /* p < 2^24: exact in fp32 */
+    float theta = ud_fmul((float)p, inv);   /* p < 2^24: exact in fp32 */
     double sn, cs;
     rope_sincos((double)theta, &sn, &cs);
     *c = ud_round_f32(dt, (float)cs);
@@ -167,8 +163,8 @@ UD_HD int rope_pair(int style, int rotary_dim, int d, int *partner, int *first)
  * fp32 (the product partner * sin, then one fma), then the caller's one rounding to T. */
 UD_HD float rope_rotate(float self, float partner, float c, float s, int first)
 {
-    float ps = rope_fmul(partner, s);
-    return rope_fma(self, c, first ? -ps : ps);
+    float ps = ud_fmul(partner, s);
+    return ud_ffma(self, c, first ? -ps : ps);
 }
 
 /* ---- configuration, launchers (gpu/rope.c: cpu backend and host helpers; gpu/rope.cu) ---- */

@@ -24,6 +24,28 @@
 #define UD_HD static inline
 #endif
 
+/* ---- uncontracted fp32 arithmetic ----
+ * nvcc contracts a plain a * b + c in device code into one fma by default; the host (ISO C11,
+ * which compiles with -ffp-contract=off) rounds the product first, so the backends would differ
+ * in the last bit. Kernel bodies whose cpu and cuda results must agree bit for bit do every fp32
+ * step through these: on the device the _rn intrinsics, which nvcc never contracts; on the host
+ * the plain operators and the correctly rounded fmaf/sqrtf. An fma is written as one. */
+#ifdef __CUDA_ARCH__
+UD_HD float ud_fadd(float a, float b) { return __fadd_rn(a, b); }
+UD_HD float ud_fsub(float a, float b) { return __fsub_rn(a, b); }
+UD_HD float ud_fmul(float a, float b) { return __fmul_rn(a, b); }
+UD_HD float ud_ffma(float a, float b, float c) { return __fmaf_rn(a, b, c); }
+UD_HD float ud_fdiv(float a, float b) { return __fdiv_rn(a, b); }
+UD_HD float ud_fsqrt(float a) { return __fsqrt_rn(a); }
+#else
+UD_HD float ud_fadd(float a, float b) { return a + b; }
+UD_HD float ud_fsub(float a, float b) { return a - b; }
+UD_HD float ud_fmul(float a, float b) { return a * b; }
+UD_HD float ud_ffma(float a, float b, float c) { return fmaf(a, b, c); }
+UD_HD float ud_fdiv(float a, float b) { return a / b; }
+UD_HD float ud_fsqrt(float a) { return sqrtf(a); }
+#endif
+
 /* ---- bit casts (memcpy is the portable, UB-free way; compilers emit a register move) ---- */
 UD_HD uint32_t ud_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 UD_HD float ud_bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
