@@ -104,14 +104,8 @@ static void bitwise_diff(ud_result *res, ud_finding_kind kind, const char *what,
                          const ud_tensor *b, int n)
 {
     for (int k = 0; k < n; k++) {
-        size_t es = ud_format(a[k].dtype)->size, bytes = ud_tensor_bytes(&a[k]);
-        if (memcmp(a[k].host, b[k].host, bytes) == 0) continue;
-        size_t first = (size_t)-1, count = 0;
-        for (size_t i = 0; i < a[k].numel; i++)
-            if (memcmp((const char *)a[k].host + i * es, (const char *)b[k].host + i * es, es) != 0) {
-                if (first == (size_t)-1) first = i;
-                count++;
-            }
+        size_t first, count = ud_tensor_bitwise_diff(&a[k], &b[k], &first);
+        if (count == 0) continue;
         char coords[64];
         ud_tensor_coords(&a[k], first, coords, sizeof coords);
         double x = ud_get(a[k].dtype, a[k].host, first), y = ud_get(b[k].dtype, b[k].host, first);

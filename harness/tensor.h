@@ -26,6 +26,12 @@ size_t ud_tensor_bytes(const ud_tensor *t);
 void ud_tensor_poison(ud_tensor *t);
 /* "[3, 17]" style coordinates of flat index i. */
 void ud_tensor_coords(const ud_tensor *t, size_t i, char *buf, size_t n);
+/* Elements of a and b (same dtype and shape, host buffers) whose bits differ; the index of the
+ * first in *first ((size_t)-1 when none). Two NaNs count as equal whatever their sign and
+ * payload — IEEE 754 leaves the payload of a NaN an operation creates to the implementation
+ * (x86 makes 0xFFC00000, CUDA 0x7FFFFFFF), so "bit for bit" means every other value — unless
+ * one is the poison pattern, which marks an element nothing wrote. */
+size_t ud_tensor_bitwise_diff(const ud_tensor *a, const ud_tensor *b, size_t *first);
 
 /* Device side (harness/device.cu; device_stub.c when CUDA is not compiled in). */
 int ud_device_available(char *why, size_t n);       /* 1 when a usable GPU is present */

@@ -22,13 +22,14 @@ static int count_names(const char *const *names)
     return n;
 }
 
-/* Both backends on one case; returns the number of differing bytes (-1: could not run). */
+/* Both backends on one case; returns the number of outputs that differ (-1: could not run). */
 static long one_case(const ud_case *c)
 {
     const ud_op *op = c->op;
     int nin = count_names(op->inputs), nout = count_names(op->outputs);
     ud_tensor in[UD_MAX_TENSORS], out[UD_MAX_TENSORS];
-    void *cpu[UD_MAX_TENSORS] = {0};
+    ud_tensor cpu[UD_MAX_TENSORS];
+    memset(cpu, 0, sizeof cpu);
     memset(in, 0, sizeof in);
     memset(out, 0, sizeof out);
     long diff = -1;
@@ -36,10 +37,12 @@ static long one_case(const ud_case *c)
     for (int k = 0; k < nout; k++) ud_tensor_poison(&out[k]);
     if (op->run_cpu(c, c->mutant, in, out) != UD_OK) goto done;
     for (int k = 0; k < nout; k++) {
+        cpu[k] = out[k];
         size_t b = ud_tensor_bytes(&out[k]);
-        cpu[k] = malloc(b ? b : 1);
-        if (!cpu[k]) goto done;
-        memcpy(cpu[k], out[k].host, b);
+        cpu[k].host = malloc(b ? b : 1);
+        cpu[k].dev = NULL;
+        if (!cpu[k].host) goto done;
+        memcpy(cpu[k].host, out[k].host, b);
     }
     for (int k = 0; k < nin; k++) if (ud_tensor_to_device(&in[k]) != UD_OK) goto done;
     for (int k = 0; k < nout; k++) if (ud_tensor_poison_device(&out[k]) != UD_OK) goto done;
@@ -47,17 +50,15 @@ static long one_case(const ud_case *c)
     diff = 0;
     for (int k = 0; k < nout; k++) {
         if (ud_tensor_to_host(&out[k]) != UD_OK) { diff = -1; goto done; }
-        const unsigned char *a = cpu[k], *b = out[k].host;
-        size_t n = ud_tensor_bytes(&out[k]), first = (size_t)-1;
-        for (size_t i = 0; i < n; i++)
-            if (a[i] != b[i]) { diff++; if (first == (size_t)-1) first = i; }
-        if (first != (size_t)-1)
-            fprintf(stderr, "  %s: %s differs from byte %zu (cpu 0x%02x, cuda 0x%02x)\n", c->label, out[k].name, first,
-                    a[first], b[first]);
+        size_t first, n = ud_tensor_bitwise_diff(&cpu[k], &out[k], &first);
+        diff += (int)(n > 0);
+        if (n)
+            fprintf(stderr, "  %s: %s: %zu elements differ, first at %zu (cpu %a, cuda %a)\n", c->label, out[k].name, n,
+                    first, ud_get(cpu[k].dtype, cpu[k].host, first), ud_get(out[k].dtype, out[k].host, first));
     }
 done:
     for (int k = 0; k < UD_MAX_TENSORS; k++) {
-        free(cpu[k]);
+        free(cpu[k].host);
         ud_tensor_free(&in[k]);
         ud_tensor_free(&out[k]);
     }

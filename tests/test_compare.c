@@ -147,3 +147,35 @@ Test(compare, statistics_match_the_data)
     ud_tensor_free(&out);
     ud_ref_free(&ref);
 }
+
+/* `bit for bit` (--repeat, --cross-check, the gpu bit-agreement tests): every value's bits,
+ * except that two NaNs agree whatever their payload (x86 makes 0xFFC00000, CUDA 0x7FFFFFFF),
+ * unless one is the poison an unwritten element still holds. */
+Test(bitwise_diff, nan_payloads_agree_but_values_and_poison_do_not)
+{
+    int64_t shape[1] = {5};
+    ud_tensor a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    cr_assert_eq(ud_tensor_alloc(&a, "out", UD_F32, 1, shape), UD_OK);
+    cr_assert_eq(ud_tensor_alloc(&b, "out", UD_F32, 1, shape), UD_OK);
+    const uint64_t va[5] = {0x3f800000u, 0xffc00000u, 0x40000000u, 0x40400000u, 0x7f800000u};
+    const uint64_t vb[5] = {0x3f800000u, 0x7fffffffu, 0x40000000u, 0x40400001u, 0x7f800000u};
+    for (size_t i = 0; i < 5; i++) {
+        ud_set_bits(UD_F32, a.host, i, va[i]);
+        ud_set_bits(UD_F32, b.host, i, vb[i]);
+    }
+    size_t first;
+    cr_assert_eq(ud_tensor_bitwise_diff(&a, &b, &first), 1, "one ulp apart at [3]; the NaNs at [1] agree");
+    cr_assert_eq(first, 3);
+    ud_set_bits(UD_F32, b.host, 1, ud_poison_bits(UD_F32));   /* [1] never written on one side */
+    cr_assert_eq(ud_tensor_bitwise_diff(&a, &b, &first), 2);
+    cr_assert_eq(first, 1);
+    ud_set_bits(UD_F32, b.host, 4, 0xff800000u);                /* +Inf vs -Inf */
+    cr_assert_eq(ud_tensor_bitwise_diff(&a, &b, &first), 3);
+    memcpy(b.host, a.host, ud_tensor_bytes(&a));
+    cr_assert_eq(ud_tensor_bitwise_diff(&a, &b, &first), 0);
+    cr_assert_eq(first, (size_t)-1);
+    ud_tensor_free(&a);
+    ud_tensor_free(&b);
+}
