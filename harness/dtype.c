@@ -4,6 +4,7 @@
 #include "dtype.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "../gpu/ud_portable.h"
@@ -38,6 +39,28 @@ int ud_dtype_parse(const char *s, ud_dtype *out)
     return -1;
 }
 
+int ud_exp2_floor(double a)
+{
+    uint64_t u;
+    memcpy(&u, &a, 8);
+    int be = (int)((u >> 52) & 0x7ff);
+    if (be == 0) {   /* a double subnormal: rare, take the library's word for it */
+        int ex;
+        (void)frexp(a, &ex);
+        return ex - 1;
+    }
+    return be - 1023;
+}
+
+double ud_pow2(int e)
+{
+    if (e < -1022 || e > 1023) return ldexp(1.0, e);
+    uint64_t u = (uint64_t)(e + 1023) << 52;
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
 static double round_generic(ud_dtype t, double x, int sat)
 {
     const ud_format_info *f = &formats[t];
@@ -47,10 +70,18 @@ static double round_generic(ud_dtype t, double x, int sat)
         return f->has_inf ? x : NAN;
     }
     double a = fabs(x);
-    /* Past twice the largest finite value every format overflows; clamping there keeps
-     * ud_lattice_code's (E - emin) << mbits inside 32 bits for fp32 (mbits 23). */
+    /* Past twice the largest finite value every format overflows. */
     if (a > 2 * f->max_finite) a = 2 * f->max_finite;
-    double v = ud_lattice_value(ud_lattice_code(a, f->mbits, f->emin), f->mbits, f->emin);
+    if (a == 0.0) return x;
+    /* The format's spacing at a is q = 2^(max(e, emin) - mbits). With c = 2^52 q, a + c lies in
+     * [c, 2c) (a < 2^(e+1) <= c since mbits <= 51), where double's spacing is exactly q: the one
+     * rounding of the sum is a's round-to-nearest-even onto the format's lattice (c is an even
+     * multiple of q, so ties go to the even format value), and subtracting c is exact. Needs
+     * double arithmetic without contraction or reassociation (C11, no fast-math). */
+    int e = ud_exp2_floor(a);
+    if (e < f->emin) e = f->emin;
+    double c = ud_pow2(e - f->mbits + 52);
+    double v = (a + c) - c;
     if (v > f->max_finite) v = sat ? f->max_finite : (f->has_inf ? INFINITY : NAN);
     return copysign(v, x);
 }

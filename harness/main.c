@@ -938,6 +938,9 @@ static int cmd_compare(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* Line-buffered into files and pipes too: a run that a CI timeout kills keeps every line it
+     * printed (a case, a benchmark row). */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? UD_EXIT_USAGE : UD_EXIT_PASS;

@@ -14,11 +14,10 @@ double ud_ulp(ud_dtype t, double r)
     if (a > f->max_finite) a = f->max_finite;
     int e = f->emin;
     if (a != 0.0) {
-        int ex;
-        (void)frexp(a, &ex);
-        if (ex - 1 > e) e = ex - 1;
+        int ex = ud_exp2_floor(a);
+        if (ex > e) e = ex;
     }
-    return ldexp(1.0, e - f->mbits);
+    return ud_pow2(e - f->mbits);
 }
 
 double ud_ulp_err(ud_dtype t, double y, double r)
