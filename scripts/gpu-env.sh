@@ -33,9 +33,11 @@ else
 fi
 ud_lib=$ud_root/usr/lib/x86_64-linux-gnu
 ud_ld="$ud_lib:$ud_lib/openblas-pthread"
-if ! { /sbin/ldconfig -p 2> /dev/null || ldconfig -p 2> /dev/null; } | grep -q 'libgfortran\.so\.5 '; then
-  ud_ld="$ud_ld:$ud_fallback/usr/lib/x86_64-linux-gnu"
-fi
+ud_ldcache=$({ /sbin/ldconfig -p 2> /dev/null || ldconfig -p 2> /dev/null; })
+case $ud_ldcache in   # a pattern, not `| grep -q`: that can SIGPIPE the writer under pipefail
+  *'libgfortran.so.5 '*) ;;
+  *) ud_ld="$ud_ld:$ud_fallback/usr/lib/x86_64-linux-gnu" ;;
+esac
 export LD_LIBRARY_PATH="$ud_ld${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export PKG_CONFIG_LIBDIR="$ud_lib/pkgconfig:$ud_lib/openblas-pthread/pkgconfig:$ud_root/usr/share/pkgconfig"
 export PKG_CONFIG_PATH=""

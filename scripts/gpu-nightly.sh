@@ -172,7 +172,7 @@ echo "nightly: $(date -u +%Y-%m-%dT%H:%M:%SZ) device '${gpu_name:-none}' arch '$
 if [ "$dry" != 1 ]; then
   {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "commit: $(git -C "$top" rev-parse HEAD 2> /dev/null || echo unknown)$(git -C "$top" status --porcelain 2> /dev/null | grep -q . && echo ' (local changes)')"
+    echo "commit: $(git -C "$top" rev-parse HEAD 2> /dev/null || echo unknown)$([ -n "$(git -C "$top" status --porcelain 2> /dev/null)" ] && echo ' (local changes)')"
     echo "stages: $stages"
     env | grep -E '^(NIGHTLY|SANITIZE)_' | sort
     echo "bundle: $bundle_note"
@@ -397,7 +397,8 @@ stage_cache() {
   fi
   # Each known-bug cache variant must be caught (exit 1) by the scenario named for it.
   local variants
-  variants=$([ "$dry" = 1 ] && echo OP.cache_VARIANT || "$U" list mutants | grep '\.cache_')
+  if [ "$dry" = 1 ]; then variants=OP.cache_VARIANT
+  else variants=$("$U" list mutants | grep '\.cache_'); fi
   for m in $variants; do
     run "$(limit_for 60)" "$d/$m.txt" "$U" cache-check --backend "$backend" --mutant "$m"
     rc=$?
