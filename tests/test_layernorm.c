@@ -20,22 +20,6 @@
 #include "ulp.h"
 #include "ud_test.h"
 
-typedef struct {
-    ud_tensor in[UD_MAX_TENSORS], out[UD_MAX_TENSORS];
-} bufs;
-
-static void make(const ud_case *c, bufs *b)
-{
-    memset(b, 0, sizeof *b);
-    cr_assert_eq(c->op->make_tensors(c, b->in, b->out), UD_OK);
-    cr_assert_eq(c->op->generate(c, b->in), UD_OK);
-}
-
-static void drop(bufs *b)
-{
-    for (int k = 0; k < UD_MAX_TENSORS; k++) { ud_tensor_free(&b->in[k]); ud_tensor_free(&b->out[k]); }
-}
-
 static int nonzero(const ud_tensor *t)
 {
     for (size_t i = 0; i < t->numel; i++)
@@ -47,7 +31,7 @@ static int nonzero(const ud_tensor *t)
 /* Runs the cpu kernel (variant `bug`, eps overridden when eps > 0) on b's inputs and compares
  * its output with the case's reference under the case's budget; returns the elements over
  * budget (and the statistics in *st). */
-static size_t over_budget(const ud_case *c, bufs *b, int bug, float eps, ud_out_stats *st)
+static size_t over_budget(const ud_case *c, ud_bufs *b, int bug, float eps, ud_out_stats *st)
 {
     ud_tensor_poison(&b->out[0]);
     ln_args a;
@@ -73,7 +57,7 @@ static size_t over_budget(const ud_case *c, bufs *b, int bug, float eps, ud_out_
 
 /* ---------------------------------------------------------------- reference: fast == MPFR */
 
-static void compare_paths(const ud_case *c, const bufs *b)
+static void compare_paths(const ud_case *c, const ud_bufs *b)
 {
     ud_ref fast, exact;
     cr_assert_eq(ud_ref_alloc(&fast, b->out[0].numel), UD_OK);
@@ -102,11 +86,11 @@ Test(layernorm_reference, fast_path_matches_mpfr_on_generated_rows)
     size_t n;
     ud_case *cases = ud_test_expand("layernorm", 0, kv, 5, 2, &n);
     for (size_t k = 0; k < n; k++) {
-        bufs b;
-        make(&cases[k], &b);
+        ud_bufs b;
+        ud_test_make(&cases[k], &b);
         cr_assert(nonzero(&b.in[0]), "%s: all-zero input", cases[k].label);
         compare_paths(&cases[k], &b);
-        drop(&b);
+        ud_test_drop(&b);
     }
     free(cases);
 }
@@ -124,8 +108,8 @@ Test(layernorm_reference, fast_path_matches_mpfr_on_cancelling_rows)
     ud_case *cases = ud_test_expand("layernorm", 0, kv, 6, 1, &n);
     cr_assert_eq(n, 2);
     for (size_t k = 0; k < n; k++) {
-        bufs b;
-        make(&cases[k], &b);
+        ud_bufs b;
+        ud_test_make(&cases[k], &b);
         for (size_t j = 0; j < 64; j++) {
             ud_set(UD_F32, b.in[0].host, j, 1048576.0 + 0.125 * (double)(j % 7));     /* row 0 */
             ud_set(UD_F32, b.in[0].host, 64 + j, (j % 2 ? 1.0 : -1.0) * (1.0 + 0x1p-20 * (double)j));
@@ -138,7 +122,7 @@ Test(layernorm_reference, fast_path_matches_mpfr_on_cancelling_rows)
             ud_set(UD_F32, b.in[2].host, j, -w * x);
         }
         compare_paths(&cases[k], &b);
-        drop(&b);
+        ud_test_drop(&b);
     }
     free(cases);
 }
@@ -156,8 +140,8 @@ Test(layernorm_kernel, constant_rows_give_the_bias_exactly)
     size_t n;
     ud_case *cases = ud_test_expand("layernorm", 0, kv, 5, 1, &n);
     for (size_t k = 0; k < n; k++) {
-        bufs b;
-        make(&cases[k], &b);
+        ud_bufs b;
+        ud_test_make(&cases[k], &b);
         int64_t h = ud_case_int(&cases[k], "hidden");
         for (size_t i = 0; i < b.in[0].numel; i++)   /* rows of 1.5, -3.25e4, 0.0078125 */
             ud_set(b.in[0].dtype, b.in[0].host, i, (double[]){1.5, -32512.0, 0.0078125}[i / (size_t)h]);
@@ -168,7 +152,7 @@ Test(layernorm_kernel, constant_rows_give_the_bias_exactly)
             double want = strcmp(affine, "weight_bias") == 0 ? ud_get(b.in[2].dtype, b.in[2].host, i % (size_t)h) : 0.0;
             cr_assert_eq(ud_get(b.out[0].dtype, b.out[0].host, i), want, "%s [%zu]", cases[k].label, i);
         }
-        drop(&b);
+        ud_test_drop(&b);
     }
     free(cases);
 }
@@ -181,8 +165,8 @@ Test(layernorm_kernel, a_nan_or_inf_element_makes_only_its_row_nan)
     size_t n;
     ud_case *cases = ud_test_expand("layernorm", 0, kv, 3, 1, &n);
     for (size_t k = 0; k < n; k++) {
-        bufs b;
-        make(&cases[k], &b);
+        ud_bufs b;
+        ud_test_make(&cases[k], &b);
         ud_set(b.in[0].dtype, b.in[0].host, 17, NAN);
         ud_set(b.in[0].dtype, b.in[0].host, 100 + 3, INFINITY);
         ud_tensor_poison(&b.out[0]);
@@ -191,7 +175,7 @@ Test(layernorm_kernel, a_nan_or_inf_element_makes_only_its_row_nan)
             double y = ud_get(b.out[0].dtype, b.out[0].host, i);
             cr_assert(i < 200 ? isnan(y) : isfinite(y), "%s [%zu] = %g", cases[k].label, i, y);
         }
-        drop(&b);
+        ud_test_drop(&b);
     }
     free(cases);
 }
@@ -223,14 +207,14 @@ Test(layernorm_kernel, eps_is_added_to_the_variance_in_fp32)
     size_t n;
     ud_case *cases = ud_test_expand("layernorm", 0, kv, 7, 1, &n);
     for (size_t k = 0; k < n; k++) {
-        bufs b;
+        ud_bufs b;
         ud_out_stats st;
-        make(&cases[k], &b);
+        ud_test_make(&cases[k], &b);
         float eps = (float)ud_case_real(&cases[k], "eps"), other = eps > 5e-6f ? 1e-6f : 1e-5f;
         cr_assert_eq(over_budget(&cases[k], &b, LN_BUG_NONE, 0.0f, &st), 0, "%s", cases[k].label);
         cr_assert_gt(over_budget(&cases[k], &b, LN_BUG_NONE, other, &st), b.out[0].numel / 2,
                      "%s: eps %g instead of %g must fail", cases[k].label, other, eps);
-        drop(&b);
+        ud_test_drop(&b);
     }
     free(cases);
 }
@@ -249,9 +233,9 @@ Test(layernorm_kernel, huge_mean_rows_pass_and_one_pass_variance_fails)
     size_t n;
     ud_case *cases = ud_test_expand("layernorm", 0, kv, 6, 1, &n);
     for (size_t k = 0; k < n; k++) {
-        bufs b;
+        ud_bufs b;
         ud_out_stats st;
-        make(&cases[k], &b);
+        ud_test_make(&cases[k], &b);
         ud_dtype t = b.in[0].dtype;
         double mean = t == UD_F16 ? 49152.0 : 1048576.0, step = t == UD_F32 ? 16.0 : t == UD_F16 ? 32.0 : 8192.0;
         for (size_t i = 0; i < b.in[0].numel; i++) {
@@ -263,7 +247,7 @@ Test(layernorm_kernel, huge_mean_rows_pass_and_one_pass_variance_fails)
         if (t != UD_BF16)
             cr_assert_gt(over_budget(&cases[k], &b, LN_BUG_ONE_PASS_VAR, 0.0f, &st), 0, "%s: one-pass variance passed",
                          cases[k].label);
-        drop(&b);
+        ud_test_drop(&b);
     }
     free(cases);
 }
@@ -279,9 +263,9 @@ Test(layernorm_kernel, subnormal_rows_pass_with_the_absolute_allowance)
     ud_case *cases = ud_test_expand("layernorm", 0, kv, 6, 1, &n);
     size_t inexact_means = 0;
     for (size_t k = 0; k < n; k++) {
-        bufs b;
+        ud_bufs b;
         ud_out_stats st;
-        make(&cases[k], &b);
+        ud_test_make(&cases[k], &b);
         int64_t h = ud_case_int(&cases[k], "hidden");
         for (size_t i = 0; i < b.in[0].numel; i++) {   /* odd multiples of 2^-149, up to 2^-130 */
             double m = (double)(2 * (ud_rng_u64(cases[k].seed, 9, i) % 262144) + 1);
@@ -294,7 +278,7 @@ Test(layernorm_kernel, subnormal_rows_pass_with_the_absolute_allowance)
         }
         cr_assert_eq(over_budget(&cases[k], &b, LN_BUG_NONE, 0.0f, &st), 0, "%s: max %g ulp, scaled %g", cases[k].label,
                      st.max_ulp, st.max_scaled);
-        drop(&b);
+        ud_test_drop(&b);
     }
     cr_assert_gt(inexact_means, 0, "no row has a mean that rounds in the subnormal range");
     free(cases);
@@ -383,17 +367,17 @@ Test(fp32_layernorm, bf16_parameters_give_layernorm_bits)
                          {"affine", "weight_bias"}, {"eps", "1e-6"}, {"values", "normal"}};
     size_t n1, n2;
     ud_case *c1 = ud_test_expand("layernorm", 0, kv1, 6, 1, &n1), *c2 = ud_test_expand("fp32_layernorm", 0, kv2, 7, 1, &n2);
-    bufs a, b;
-    make(&c1[0], &a);
-    make(&c2[0], &b);
+    ud_bufs a, b;
+    ud_test_make(&c1[0], &a);
+    ud_test_make(&c2[0], &b);
     ud_tensor_poison(&a.out[0]);
     ud_tensor_poison(&b.out[0]);
     cr_assert_eq(c1[0].op->run_cpu(&c1[0], 0, a.in, a.out), UD_OK);
     cr_assert_eq(c2[0].op->run_cpu(&c2[0], 0, b.in, b.out), UD_OK);
     cr_assert(nonzero(&a.out[0]));
     cr_assert_eq(memcmp(a.out[0].host, b.out[0].host, ud_tensor_bytes(&a.out[0])), 0);
-    drop(&a);
-    drop(&b);
+    ud_test_drop(&a);
+    ud_test_drop(&b);
     free(c1);
     free(c2);
 }

@@ -23,25 +23,9 @@
 #include "ulp.h"
 #include "ud_test.h"
 
-typedef struct {
-    ud_tensor in[UD_MAX_TENSORS], out[UD_MAX_TENSORS];
-} bufs;
-
-static void make(const ud_case *c, bufs *b)
-{
-    memset(b, 0, sizeof *b);
-    cr_assert_eq(c->op->make_tensors(c, b->in, b->out), UD_OK);
-    cr_assert_eq(c->op->generate(c, b->in), UD_OK);
-}
-
-static void drop(bufs *b)
-{
-    for (int k = 0; k < UD_MAX_TENSORS; k++) { ud_tensor_free(&b->in[k]); ud_tensor_free(&b->out[k]); }
-}
-
 /* Runs the production cpu kernel on b's inputs and returns how many elements of q_out and
  * k_out are over the case's budget against its reference. */
-static size_t over_budget(const ud_case *c, bufs *b)
+static size_t over_budget(const ud_case *c, ud_bufs *b)
 {
     ud_tensor_poison(&b->out[0]);
     ud_tensor_poison(&b->out[1]);
@@ -167,7 +151,7 @@ Test(rope_table, layout_is_cos_then_sin_of_the_fp32_angle)
 
 /* ---------------------------------------------------------------- reference: fast == MPFR */
 
-static void compare_paths(const ud_case *c, const bufs *b)
+static void compare_paths(const ud_case *c, const ud_bufs *b)
 {
     for (int o = 0; o < 2; o++) {
         ud_ref fast, exact;
@@ -205,10 +189,10 @@ Test(rope_reference, fast_path_matches_mpfr_on_generated_inputs)
     size_t n;
     ud_case *cases = ud_test_expand("rope", 0, kv, 11, 1, &n);
     for (size_t k = 0; k < n; k++) {
-        bufs b;
-        make(&cases[k], &b);
+        ud_bufs b;
+        ud_test_make(&cases[k], &b);
         compare_paths(&cases[k], &b);
-        drop(&b);
+        ud_test_drop(&b);
     }
     free(cases);
 }
@@ -223,8 +207,8 @@ Test(rope_reference, fast_path_matches_mpfr_on_cancelling_pairs)
     size_t n;
     ud_case *cases = ud_test_expand("rope", 0, kv, 9, 1, &n);
     for (size_t k = 0; k < n; k++) {
-        bufs b;
-        make(&cases[k], &b);
+        ud_bufs b;
+        ud_test_make(&cases[k], &b);
         const int32_t *pos = b.in[2].host;
         rope_table_spec t = {16, 16, ud_case_real(&cases[k], "base"), 1, ROPE_NEOX, UD_DT_F32};
         rope_freqs f;
@@ -237,7 +221,7 @@ Test(rope_reference, fast_path_matches_mpfr_on_cancelling_pairs)
                 if (fabs(sin(th)) > 1e-3) ud_set(b.in[0].dtype, b.in[0].host, base + 8 + (size_t)i, x1 * cos(th) / sin(th));
             }
         compare_paths(&cases[k], &b);
-        drop(&b);
+        ud_test_drop(&b);
     }
     free(cases);
 }
@@ -261,8 +245,8 @@ Test(rope_reference, fast_path_matches_mpfr_on_table_entries_at_rounding_boundar
     size_t n;
     ud_case *cases = ud_test_expand("rope", 0, kv, 11, 1, &n);
     for (size_t k = 0; k < n; k++) {
-        bufs b;
-        make(&cases[k], &b);
+        ud_bufs b;
+        ud_test_make(&cases[k], &b);
         ud_dtype t = b.in[0].dtype;
         int32_t *pos = b.in[2].host;
         int found = 0;
@@ -280,7 +264,7 @@ Test(rope_reference, fast_path_matches_mpfr_on_table_entries_at_rounding_boundar
         ud_ref_free(&r[0]);
         ud_ref_free(&r[1]);
         cr_assert_eq(over_budget(&cases[k], &b), 0, "%s", cases[k].label);
-        drop(&b);
+        ud_test_drop(&b);
     }
     free(cases);
 }
@@ -310,8 +294,8 @@ Test(rope_kernel, neox_rotates_halves_of_the_rotary_part_and_gptj_adjacent_pairs
     size_t n;
     ud_case *cases = ud_test_expand("rope", 0, kv, 11, 1, &n);
     for (size_t k = 0; k < n; k++) {
-        bufs b;
-        make(&cases[k], &b);
+        ud_bufs b;
+        ud_test_make(&cases[k], &b);
         int neox = strcmp(ud_case_choice(&cases[k], "style"), "neox") == 0;
         const int hd = 16, rd = 8, half = 4;
         for (int t = 0; t < 2; t++)
@@ -357,7 +341,7 @@ Test(rope_kernel, neox_rotates_halves_of_the_rotary_part_and_gptj_adjacent_pairs
         cr_assert_eq(pos[0], 99);
         ud_ref_free(&ref[0]);
         ud_ref_free(&ref[1]);
-        drop(&b);
+        ud_test_drop(&b);
     }
     free(cases);
 }
@@ -372,12 +356,12 @@ Test(rope_kernel, production_passes_at_position_one_million)
     size_t n;
     ud_case *cases = ud_test_expand("rope", 0, kv, 11, 1, &n);
     for (size_t k = 0; k < n; k++) {
-        bufs b;
-        make(&cases[k], &b);
+        ud_bufs b;
+        ud_test_make(&cases[k], &b);
         const int32_t *pos = b.in[2].host;
         cr_assert(pos[0] == 1000000 && pos[1] == 0, "edges: max_position - 1, then 0");
         cr_assert_eq(over_budget(&cases[k], &b), 0, "%s", cases[k].label);
-        drop(&b);
+        ud_test_drop(&b);
     }
     free(cases);
 }
@@ -391,8 +375,8 @@ Test(rope_kernel, pass_through_dims_keep_every_bit)
     size_t n;
     ud_case *cases = ud_test_expand("rope", 0, kv, 7, 1, &n);
     for (size_t k = 0; k < n; k++) {
-        bufs b;
-        make(&cases[k], &b);
+        ud_bufs b;
+        ud_test_make(&cases[k], &b);
         const uint64_t specials32[] = {0x7fc01234u, 0xffbfffffu, 0x80000000u, 0x00000001u, 0x7f800000u, 0xff800000u};
         const uint64_t specials16[] = {0x7e01u, 0xfd55u, 0x8000u, 0x0001u, 0x7f81u, 0xfc00u};
         const uint64_t *sp = b.in[0].dtype == UD_F32 ? specials32 : specials16;
@@ -414,7 +398,7 @@ Test(rope_kernel, pass_through_dims_keep_every_bit)
         ud_set_bits(b.out[1].dtype, b.out[1].host, 40, sp[40 % 6] ^ 1);   /* one payload bit */
         cr_assert_eq(cases[k].op->extra(&cases[k], b.in, b.out, NULL, &r), UD_OK);
         cr_assert(ud_result_has(&r, UD_F_TOLERANCE), "a changed pass-through bit must be a finding");
-        drop(&b);
+        ud_test_drop(&b);
     }
     free(cases);
 }
@@ -427,8 +411,8 @@ Test(rope_kernel, position_zero_is_the_identity)
     size_t n;
     ud_case *cases = ud_test_expand("rope", 0, kv, 8, 1, &n);
     for (size_t k = 0; k < n; k++) {
-        bufs b;
-        make(&cases[k], &b);
+        ud_bufs b;
+        ud_test_make(&cases[k], &b);
         cr_assert_eq(((int32_t *)b.in[2].host)[1], 0, "edges: token 1 is at position 0");
         ud_tensor_poison(&b.out[0]);
         ud_tensor_poison(&b.out[1]);
@@ -439,7 +423,7 @@ Test(rope_kernel, position_zero_is_the_identity)
                 cr_assert_eq(ud_get(b.out[t].dtype, b.out[t].host, i), ud_get(b.in[t].dtype, b.in[t].host, i), "%s [%zu]",
                              cases[k].label, i);
         }
-        drop(&b);
+        ud_test_drop(&b);
     }
     free(cases);
 }
@@ -453,8 +437,8 @@ Test(rope_kernel, a_position_outside_the_table_is_an_error)
                         {"factor", "0.5"}, {"max_position", "100"}, {"positions", "out_of_table"}};
     size_t n;
     ud_case *cases = ud_test_expand("rope", 0, kv, 8, 1, &n);
-    bufs b;
-    make(&cases[0], &b);
+    ud_bufs b;
+    ud_test_make(&cases[0], &b);
     const int32_t *pos = b.in[2].host;
     cr_assert_eq(pos[3], 100);
     cr_assert_eq(pos[5], -1);
@@ -466,7 +450,7 @@ Test(rope_kernel, a_position_outside_the_table_is_an_error)
         int unwritten = ud_get_bits(UD_BF16, b.out[0].host, i) == poison;
         cr_assert_eq(unwritten, t == 3 || t == 5, "token %zu", t);
     }
-    drop(&b);
+    ud_test_drop(&b);
     ud_run_opts o = {UD_BACKEND_CPU, 0, NULL};
     ud_result r;
     ud_run_case(&cases[0], &o, &r);

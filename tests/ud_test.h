@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "registry.h"
 #include "result.h"
 #include "run.h"
 #include "spec.h"
+#include "tensor.h"
 
 typedef const char *const ud_kv[2];   /* {"parameter", "value list as in a case file"} */
 
@@ -54,6 +56,23 @@ static inline size_t ud_test_run(const char *op_name, int mutant, ud_kv *kv, siz
     free(cases);
     *ncases = n;
     return hits;
+}
+
+/* A case's tensors: inputs generated, outputs allocated (ud_test_make), freed by ud_test_drop. */
+typedef struct {
+    ud_tensor in[UD_MAX_TENSORS], out[UD_MAX_TENSORS];
+} ud_bufs;
+
+static inline void ud_test_make(const ud_case *c, ud_bufs *b)
+{
+    memset(b, 0, sizeof *b);
+    cr_assert_eq(c->op->make_tensors(c, b->in, b->out), UD_OK);
+    cr_assert_eq(c->op->generate(c, b->in), UD_OK);
+}
+
+static inline void ud_test_drop(ud_bufs *b)
+{
+    for (int k = 0; k < UD_MAX_TENSORS; k++) { ud_tensor_free(&b->in[k]); ud_tensor_free(&b->out[k]); }
 }
 
 #endif
