@@ -1,7 +1,7 @@
 /* fault_probe.c — cpu backend of the fault probe (gpu/fault_probe.h): the crash variants
  * raise the signal the corresponding GPU fault maps to on a host, so process isolation can be
  * tested on a machine without a GPU. */
-#include "fault_probe.h"
+#include "gpu/fault_probe.h"
 
 #include <stdatomic.h>
 
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../harness/check.h"
+#include "numerics/status.h"
 
 int fault_probe_cpu(const float *x, float *out, int64_t n, int variant)
 {

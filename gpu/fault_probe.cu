@@ -5,8 +5,8 @@
 #include <assert.h>
 #include <stdint.h>
 
-#include "fault_probe.h"
-#include "ud_cuda.h"
+#include "gpu/fault_probe.h"
+#include "gpu/ud_cuda.h"
 
 #define FP_THREADS 128
 

@@ -1,9 +1,9 @@
 /* fp8_quant_per_token.c — cpu backend of the FP8 per-token / per-group quantization: the body
  * of gpu/fp8_quant_per_token.h, group by group. Max is order-free and the rest is one IEEE
  * operation per step, so cpu and cuda agree bit for bit. */
-#include "fp8_quant_per_token.h"
+#include "gpu/fp8_quant_per_token.h"
 
-#include "../harness/check.h"
+#include "numerics/status.h"
 
 int fp8_quant_per_token_cpu(const fq_args *a, int bug)
 {

@@ -19,9 +19,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "fp8_quant_per_token.h"
-#include "ud_chunk.cuh"
-#include "ud_cuda.h"
+#include "gpu/fp8_quant_per_token.h"
+#include "gpu/ud_chunk.cuh"
+#include "gpu/ud_cuda.h"
 
 #define FQ_THREADS 256
 #define FQ_MAXC 4

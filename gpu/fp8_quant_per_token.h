@@ -21,7 +21,7 @@
 #ifndef UD_GPU_FP8_QUANT_PER_TOKEN_H
 #define UD_GPU_FP8_QUANT_PER_TOKEN_H
 
-#include "ud_portable.h"
+#include "numerics/ud_portable.h"
 
 enum { FQ_FMT_FP32 = 0, FQ_FMT_UE8M0 = 1 };
 enum {

@@ -5,13 +5,13 @@
  * tensor cores' operand rounding (gate_tf32_round) and then accumulates in fp32; bf16 feeds
  * bf16-valued operands (products are exact in fp32) and rounds the logits once to bf16.
  * OpenBLAS's reduction order is its own, like cuBLAS's: the budgets do not depend on it. */
-#include "gate_proj.h"
+#include "gpu/gate_proj.h"
 
 #include <cblas.h>
 #include <limits.h>
 #include <stdlib.h>
 
-#include "../harness/check.h"
+#include "numerics/status.h"
 
 static float *operands(int path, int dt, const void *src, size_t n)
 {

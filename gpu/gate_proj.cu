@@ -31,8 +31,8 @@
 #include <mutex>
 #include <stdint.h>
 
-#include "gate_proj.h"
-#include "ud_cuda.h"
+#include "gpu/gate_proj.h"
+#include "gpu/ud_cuda.h"
 
 namespace {
 

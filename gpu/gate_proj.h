@@ -20,7 +20,7 @@
 #ifndef UD_GPU_GATE_PROJ_H
 #define UD_GPU_GATE_PROJ_H
 
-#include "ud_portable.h"
+#include "numerics/ud_portable.h"
 
 enum { GATE_MODE_FP32 = 0, GATE_MODE_TF32 = 1, GATE_MODE_BF16 = 2 };
 enum { GATE_BUG_NONE = 0, GATE_BUG_BF16_LOGITS, GATE_BUG_TF32_ON, GATE_BUG_COUNT };

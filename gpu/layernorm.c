@@ -2,9 +2,9 @@
  * host in the CUDA kernel's exact reduction order (lanes, chunks, butterflies), so cpu and
  * cuda agree bit for bit. Rows are independent; the row loop is the CUDA grid, the lane loop
  * its block. */
-#include "layernorm.h"
+#include "gpu/layernorm.h"
 
-#include "../harness/check.h"
+#include "numerics/status.h"
 
 /* Xor butterfly over `width` consecutive values, as __shfl_xor_sync does: every position ends
  * with the same sum (fp addition is commutative), built in the GPU's order. */

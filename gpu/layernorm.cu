@@ -18,9 +18,9 @@
  */
 #include <stdint.h>
 
-#include "layernorm.h"
-#include "ud_chunk.cuh"
-#include "ud_cuda.h"
+#include "gpu/layernorm.h"
+#include "gpu/ud_chunk.cuh"
+#include "gpu/ud_cuda.h"
 
 namespace {
 

@@ -28,7 +28,7 @@
 #ifndef UD_GPU_LAYERNORM_H
 #define UD_GPU_LAYERNORM_H
 
-#include "ud_portable.h"
+#include "numerics/ud_portable.h"
 
 #define LN_LANES 256
 #define LN_WARPS (LN_LANES / 32)

@@ -3,9 +3,9 @@
  * bit. The token loop is the CUDA grid; the element loop its threads. */
 #include <stdlib.h>
 
-#include "post_reorder_sum.h"
+#include "gpu/post_reorder_sum.h"
 
-#include "../harness/check.h"
+#include "numerics/status.h"
 
 int post_reorder_sum_cpu(const prs_args *a, int bug)
 {

@@ -15,9 +15,9 @@
  */
 #include <stdint.h>
 
-#include "post_reorder_sum.h"
-#include "ud_chunk.cuh"
-#include "ud_cuda.h"
+#include "gpu/post_reorder_sum.h"
+#include "gpu/ud_chunk.cuh"
+#include "gpu/ud_cuda.h"
 
 #define PRS_THREADS 256
 

@@ -20,7 +20,7 @@
 #ifndef UD_GPU_POST_REORDER_SUM_H
 #define UD_GPU_POST_REORDER_SUM_H
 
-#include "ud_portable.h"
+#include "numerics/ud_portable.h"
 
 enum {
     PRS_BUG_NONE = 0,

@@ -1,9 +1,9 @@
 /* rmsnorm.c — cpu backend of the RMSNorm family: the body of gpu/rmsnorm.h run on the host
  * in the kernel's exact reduction order (lanes, chunks, butterflies), so cpu and cuda agree
  * bit for bit. Rows are independent; this loop is the CUDA grid, the lane loop its block. */
-#include "rmsnorm.h"
+#include "gpu/rmsnorm.h"
 
-#include "../harness/check.h"
+#include "numerics/status.h"
 
 /* Xor butterfly over `width` consecutive values, as __shfl_xor_sync does: every position
  * ends with the same sum, built in the same order as on the GPU. */

@@ -14,8 +14,8 @@
  */
 #include <stdint.h>
 
-#include "rmsnorm.h"
-#include "ud_cuda.h"
+#include "gpu/rmsnorm.h"
+#include "gpu/ud_cuda.h"
 
 /* Chunks per thread kept in registers between the passes, as raw 16-byte vectors of T: a row
  * of up to MAXC * RMS_LANES * V elements (8192 bf16/fp16, 4096 fp32) is read from memory once. */

@@ -23,7 +23,7 @@
 #ifndef UD_GPU_RMSNORM_H
 #define UD_GPU_RMSNORM_H
 
-#include "ud_portable.h"
+#include "numerics/ud_portable.h"
 
 /* 128 lanes: a 7168-wide bf16 row is exactly 7 chunks a lane, and a 128-thread block leaves
  * room for 8 resident rows per SM (docs/ops/rmsnorm.md, "Performance"). */

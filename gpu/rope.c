@@ -1,12 +1,12 @@
 /* rope.c — RoPE host side: the model-config -> kernel-config mapping (where the known-bug
  * variants live), inv_freq, the cpu table builder and the cpu backend of the rotation. The
  * body is gpu/rope.h; the CUDA kernels (gpu/rope.cu) compute the same bits. */
-#include "rope.h"
+#include "gpu/rope.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "../harness/check.h"
+#include "numerics/status.h"
 
 int rope_rotary_dim(int head_dim, double factor)
 {

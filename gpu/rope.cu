@@ -22,9 +22,9 @@
  */
 #include <stdint.h>
 
-#include "rope.h"
-#include "ud_chunk.cuh"
-#include "ud_cuda.h"
+#include "gpu/rope.h"
+#include "gpu/ud_chunk.cuh"
+#include "gpu/ud_cuda.h"
 
 namespace {
 

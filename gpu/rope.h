@@ -29,7 +29,7 @@
 #ifndef UD_GPU_ROPE_H
 #define UD_GPU_ROPE_H
 
-#include "ud_portable.h"
+#include "numerics/ud_portable.h"
 
 #define ROPE_MAX_HEAD_DIM 512
 #define ROPE_MAX_PAIRS (ROPE_MAX_HEAD_DIM / 2)

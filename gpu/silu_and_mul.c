@@ -1,8 +1,8 @@
 /* silu_and_mul.c — cpu backend of SiLU(gate) * up: the body of gpu/silu_and_mul.h for every
  * element. Elementwise, with the same portable exp: cpu and cuda agree bit for bit. */
-#include "silu_and_mul.h"
+#include "gpu/silu_and_mul.h"
 
-#include "../harness/check.h"
+#include "numerics/status.h"
 
 int silu_and_mul_cpu(const silu_args *a, int bug)
 {

@@ -13,9 +13,9 @@
  */
 #include <stdint.h>
 
-#include "silu_and_mul.h"
-#include "ud_chunk.cuh"
-#include "ud_cuda.h"
+#include "gpu/silu_and_mul.h"
+#include "gpu/ud_chunk.cuh"
+#include "gpu/ud_cuda.h"
 
 #define SILU_THREADS 256
 

@@ -25,7 +25,7 @@
 #ifndef UD_GPU_SILU_AND_MUL_H
 #define UD_GPU_SILU_AND_MUL_H
 
-#include "ud_portable.h"
+#include "numerics/ud_portable.h"
 
 enum { SILU_SPEC_FLASHINFER = 0, SILU_SPEC_HF = 1 };
 enum {

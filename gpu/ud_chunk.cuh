@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#include "ud_portable.h"
+#include "numerics/ud_portable.h"
 
 template <int DT>
 struct ud_vec {

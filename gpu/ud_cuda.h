@@ -5,7 +5,7 @@
 #define UD_CUDA_H
 
 #include <cuda_runtime.h>
-#include "../harness/check.h"
+#include "numerics/status.h"
 
 #define UD_CUDA_CHECK(stmt) do {                                                          \
         cudaError_t ud_e_ = (stmt);                                                         \

@@ -1,9 +1,9 @@
 /* upcast.c — cpu backend of the fp32 parameter copy (gpu/upcast.h) and the cache's derive
  * function, which picks the backend by the device the copy is made for. */
-#include "upcast.h"
+#include "gpu/upcast.h"
 
-#include "../harness/check.h"
-#include "../harness/param.h"
+#include "numerics/status.h"
+#include "harness/cache/param.h"
 
 int ud_upcast_f32_cpu(int dt, const void *src, float *dst, int64_t n)
 {

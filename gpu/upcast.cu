@@ -3,8 +3,8 @@
  * written, ~4 us at 3 TB/s — once per weight change, which is what the cache saves per call. */
 #include <stdint.h>
 
-#include "upcast.h"
-#include "ud_cuda.h"
+#include "gpu/upcast.h"
+#include "gpu/ud_cuda.h"
 
 namespace {
 

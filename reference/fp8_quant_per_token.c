@@ -1,12 +1,12 @@
 /* fp8_quant_per_token.c — exact FP8 quantization reference: fast (IEEE fp32 / double) and
  * MPFR paths (see fp8_quant_per_token.h). */
-#include "fp8_quant_per_token.h"
+#include "reference/fp8_quant_per_token.h"
 
 #include <math.h>
 #include <mpfr.h>
 
-#include "../gpu/fp8_quant_per_token.h"
-#include "../harness/check.h"
+#include "gpu/fp8_quant_per_token.h"
+#include "numerics/status.h"
 
 /* The fp32 division's error: 2^-24 relative, 2^-150 absolute in the subnormal range; plus the
  * double quotient's own 2^-53 (rounded up to 2^-50). */

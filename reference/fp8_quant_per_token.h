@@ -18,7 +18,7 @@
 #define UD_REF_FP8_QUANT_PER_TOKEN_H
 
 #include <stdint.h>
-#include "../harness/registry.h"
+#include "harness/ops/registry.h"
 
 typedef struct {
     ud_dtype dt;

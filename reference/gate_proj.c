@@ -1,6 +1,6 @@
 /* gate_proj.c — exact router logits (OpenBLAS dgemm / Sum2 / MPFR) and the routing-flip
  * metric (see gate_proj.h). */
-#include "gate_proj.h"
+#include "reference/gate_proj.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../gpu/gate_proj.h"
-#include "../harness/check.h"
-#include "dd.h"
+#include "gpu/gate_proj.h"
+#include "numerics/status.h"
+#include "reference/dd.h"
 
 #define EPS53 0x1p-53
 /* A logit is decided when its error bound is at most 2^-31 of its magnitude. */

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../harness/registry.h"
+#include "harness/ops/registry.h"
 
 typedef struct {
     int64_t tokens, hidden, experts;

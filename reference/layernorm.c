@@ -1,13 +1,13 @@
 /* layernorm.c — exact LayerNorm references: double-double fast path and MPFR path
  * (formulas and the condition scale: layernorm.h). */
-#include "layernorm.h"
+#include "reference/layernorm.h"
 
 #include <math.h>
 #include <mpfr.h>
 
-#include "../gpu/layernorm.h"
-#include "../harness/check.h"
-#include "dd.h"
+#include "gpu/layernorm.h"
+#include "numerics/status.h"
+#include "reference/dd.h"
 
 #define MP_PREC 256
 

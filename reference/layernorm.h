@@ -19,7 +19,7 @@
 #define UD_REF_LAYERNORM_H
 
 #include <stdint.h>
-#include "../harness/registry.h"
+#include "harness/ops/registry.h"
 
 typedef struct {
     ud_dtype dt;            /* x and out */

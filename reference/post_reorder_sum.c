@@ -1,12 +1,12 @@
 /* post_reorder_sum.c — exact MoE combine reference: double-double fast path, MPFR where it
  * cannot decide or when asked (see post_reorder_sum.h). */
-#include "post_reorder_sum.h"
+#include "reference/post_reorder_sum.h"
 
 #include <math.h>
 #include <mpfr.h>
 
-#include "../harness/check.h"
-#include "dd.h"
+#include "numerics/status.h"
+#include "reference/dd.h"
 
 /* Enough bits that adding any double to a sum of doubles is exact: exponents span
  * 2^-1074 .. 2^1024 (2098 bits) plus 53 bits of significand plus carries. */

@@ -17,7 +17,7 @@
 #define UD_REF_POST_REORDER_SUM_H
 
 #include <stdint.h>
-#include "../harness/registry.h"
+#include "harness/ops/registry.h"
 
 typedef struct {
     ud_dtype dt;                  /* of down */

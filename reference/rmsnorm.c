@@ -1,13 +1,13 @@
 /* rmsnorm.c — exact RMSNorm references: fast double path and MPFR path (see rmsnorm.h). */
-#include "rmsnorm.h"
+#include "reference/rmsnorm.h"
 
 #include <math.h>
 #include <mpfr.h>
 #include <stdlib.h>
 
-#include "../gpu/rmsnorm.h"
-#include "../harness/check.h"
-#include "dd.h"
+#include "gpu/rmsnorm.h"
+#include "numerics/status.h"
+#include "reference/dd.h"
 
 /* The value that is normalised, exactly as the spec defines it. */
 static double input_value(const ref_rms_args *a, int64_t i)

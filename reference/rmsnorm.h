@@ -14,7 +14,7 @@
 #define UD_REF_RMSNORM_H
 
 #include <stdint.h>
-#include "../harness/registry.h"
+#include "harness/ops/registry.h"
 
 typedef struct {
     ud_dtype dt;

@@ -1,14 +1,14 @@
 /* rope.c — exact partial-RoPE reference: fast path (libm + double-double, MPFR where the
  * double cannot decide) and MPFR path (formulas, candidates and scales: rope.h). */
-#include "rope.h"
+#include "reference/rope.h"
 
 #include <math.h>
 #include <mpfr.h>
 #include <stdlib.h>
 
-#include "../gpu/rope.h"
-#include "../harness/check.h"
-#include "dd.h"
+#include "gpu/rope.h"
+#include "numerics/status.h"
+#include "reference/dd.h"
 
 #define MP_PREC 128
 #define LIBM_REL_ERR 0x1p-50   /* glibc's cos/sin are within 1 ulp (2^-52); 4x of room */

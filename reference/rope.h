@@ -27,7 +27,7 @@
 #define UD_REF_ROPE_H
 
 #include <stdint.h>
-#include "../harness/registry.h"
+#include "harness/ops/registry.h"
 
 typedef struct {
     ud_dtype dt;            /* q, k, outputs */

@@ -1,12 +1,12 @@
 /* silu_and_mul.c — exact SiLU(gate) * up reference: double fast path, MPFR path (see
  * silu_and_mul.h). */
-#include "silu_and_mul.h"
+#include "reference/silu_and_mul.h"
 
 #include <math.h>
 #include <mpfr.h>
 
-#include "../gpu/silu_and_mul.h"
-#include "../harness/check.h"
+#include "gpu/silu_and_mul.h"
+#include "numerics/status.h"
 
 static double silu_fast(double g)
 {

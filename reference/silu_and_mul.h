@@ -16,7 +16,7 @@
 #define UD_REF_SILU_AND_MUL_H
 
 #include <stdint.h>
-#include "../harness/registry.h"
+#include "harness/ops/registry.h"
 
 typedef struct {
     ud_dtype dt;

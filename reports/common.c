@@ -6,8 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../harness/check.h"
-#include "report.h"
+#include "numerics/status.h"
+#include "reports/report.h"
 
 void ud_report_meta_date(ud_report_meta *m)
 {

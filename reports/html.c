@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../harness/check.h"
-#include "report.h"
+#include "numerics/status.h"
+#include "reports/report.h"
 
 #define MAX_GROUPS 256
 #define MAX_WORST 25

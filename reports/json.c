@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../harness/check.h"
-#include "report.h"
+#include "numerics/status.h"
+#include "reports/report.h"
 
 struct ud_json_stream {
     char *path;

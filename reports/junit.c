@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../harness/check.h"
-#include "report.h"
+#include "numerics/status.h"
+#include "reports/report.h"
 
 static void xml_escape(FILE *f, const char *s)
 {

@@ -8,7 +8,7 @@
 
 #include <stdio.h>
 
-#include "../harness/result.h"
+#include "harness/core/result.h"
 
 #define UD_REPORT_SCHEMA "ulpdiff-report/1"
 

@@ -1,5 +1,5 @@
 /* text.c — text report. */
-#include "text.h"
+#include "reports/text.h"
 
 #include <math.h>
 #include <string.h>

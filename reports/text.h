@@ -3,7 +3,7 @@
 #define UD_REPORT_TEXT_H
 
 #include <stdio.h>
-#include "../harness/result.h"
+#include "harness/core/result.h"
 
 void ud_text_case(FILE *f, const ud_result *r, int verbose);
 /* Summary table by op x dtype x backend over n results. */

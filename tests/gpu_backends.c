@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../gpu/ud_portable.h"
-#include "check.h"
-#include "registry.h"
-#include "run.h"
-#include "spec.h"
+#include "numerics/ud_portable.h"
+#include "numerics/status.h"
+#include "harness/ops/registry.h"
+#include "harness/exec/run.h"
+#include "harness/cases/spec.h"
 
 static int failures = 0, passes = 0;
 

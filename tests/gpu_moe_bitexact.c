@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "registry.h"
-#include "spec.h"
-#include "tensor.h"
+#include "numerics/status.h"
+#include "harness/ops/registry.h"
+#include "harness/cases/spec.h"
+#include "harness/core/tensor.h"
 
 static int failures = 0, compared = 0;
 

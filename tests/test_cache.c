@@ -16,13 +16,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache.h"
-#include "cache_check.h"
-#include "check.h"
-#include "gen.h"
-#include "param.h"
-#include "registry.h"
-#include "spec.h"
+#include "harness/cache/cache.h"
+#include "harness/cache/cache_check.h"
+#include "numerics/status.h"
+#include "harness/core/gen.h"
+#include "harness/cache/param.h"
+#include "harness/ops/registry.h"
+#include "harness/cases/spec.h"
 
 /* ------------------------------------------------------------------ the synthetic operator */
 

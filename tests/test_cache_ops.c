@@ -12,14 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache.h"
-#include "cache_check.h"
-#include "check.h"
-#include "param.h"
-#include "registry.h"
-#include "result.h"
-#include "run.h"
-#include "spec.h"
+#include "harness/cache/cache.h"
+#include "harness/cache/cache_check.h"
+#include "numerics/status.h"
+#include "harness/cache/param.h"
+#include "harness/ops/registry.h"
+#include "harness/core/result.h"
+#include "harness/exec/run.h"
+#include "harness/cases/spec.h"
 
 static const ud_cache_check_opts cpu = {UD_BACKEND_CPU};
 

@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "casefile.h"
-#include "check.h"
-#include "jobs.h"
-#include "registry.h"
-#include "shrink.h"
+#include "harness/cases/casefile.h"
+#include "numerics/status.h"
+#include "harness/exec/jobs.h"
+#include "harness/ops/registry.h"
+#include "harness/exec/shrink.h"
 
 /* Parses text as file "t.ini"; returns the error count, *msgs the messages (caller frees). */
 static int parse(const char *text, ud_corpus *c, char **msgs)

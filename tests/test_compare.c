@@ -5,11 +5,11 @@
 #include <math.h>
 #include <string.h>
 
-#include "check.h"
-#include "compare.h"
-#include "registry.h"
-#include "run.h"
-#include "ulp.h"
+#include "numerics/status.h"
+#include "harness/core/measure.h"
+#include "harness/ops/registry.h"
+#include "harness/exec/run.h"
+#include "harness/core/ulp.h"
 
 static const ud_op dummy_op = {.name = "dummy"};
 

@@ -24,7 +24,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "ud_portable.h"
+#include "numerics/ud_portable.h"
 
 namespace {
 

@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../gpu/fp8_quant_per_token.h"
-#include "../reference/fp8_quant_per_token.h"
-#include "check.h"
-#include "registry.h"
-#include "run.h"
-#include "spec.h"
-#include "ud_test.h"
+#include "gpu/fp8_quant_per_token.h"
+#include "reference/fp8_quant_per_token.h"
+#include "numerics/status.h"
+#include "harness/ops/registry.h"
+#include "harness/exec/run.h"
+#include "harness/cases/spec.h"
+#include "tests/ud_test.h"
 
 /* ------------------------------------------------------------------ conversion and scales */
 

@@ -11,14 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../gpu/gate_proj.h"
-#include "../reference/gate_proj.h"
-#include "check.h"
-#include "compare.h"
-#include "registry.h"
-#include "run.h"
-#include "spec.h"
-#include "ulp.h"
+#include "gpu/gate_proj.h"
+#include "reference/gate_proj.h"
+#include "numerics/status.h"
+#include "harness/core/measure.h"
+#include "harness/ops/registry.h"
+#include "harness/exec/run.h"
+#include "harness/cases/spec.h"
+#include "harness/core/ulp.h"
 
 static const ud_op *gate_op(void)
 {

@@ -9,16 +9,16 @@
 #include <math.h>
 #include <string.h>
 
-#include "../gpu/layernorm.h"
-#include "../reference/layernorm.h"
-#include "check.h"
-#include "compare.h"
-#include "gen.h"
-#include "registry.h"
-#include "run.h"
-#include "spec.h"
-#include "ulp.h"
-#include "ud_test.h"
+#include "gpu/layernorm.h"
+#include "reference/layernorm.h"
+#include "numerics/status.h"
+#include "harness/core/measure.h"
+#include "harness/core/gen.h"
+#include "harness/ops/registry.h"
+#include "harness/exec/run.h"
+#include "harness/cases/spec.h"
+#include "harness/core/ulp.h"
+#include "tests/ud_test.h"
 
 static int nonzero(const ud_tensor *t)
 {

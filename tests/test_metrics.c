@@ -5,9 +5,9 @@
 #include <criterion/criterion.h>
 #include <math.h>
 
-#include "compare.h"
-#include "dtype.h"
-#include "ulp.h"
+#include "harness/core/measure.h"
+#include "numerics/dtype.h"
+#include "harness/core/ulp.h"
 
 Test(metrics_doc, correct_result_fails_the_or_rule_and_passes_the_sum_rule)
 {

@@ -8,16 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../gpu/post_reorder_sum.h"
-#include "../reference/post_reorder_sum.h"
-#include "check.h"
-#include "expert_ids.h"
-#include "gen.h"
-#include "registry.h"
-#include "run.h"
-#include "spec.h"
-#include "ulp.h"
-#include "ud_test.h"
+#include "gpu/post_reorder_sum.h"
+#include "reference/post_reorder_sum.h"
+#include "numerics/status.h"
+#include "harness/core/expert_ids.h"
+#include "harness/core/gen.h"
+#include "harness/ops/registry.h"
+#include "harness/exec/run.h"
+#include "harness/cases/spec.h"
+#include "harness/core/ulp.h"
+#include "tests/ud_test.h"
 
 /* ------------------------------------------------------------------ expert ids */
 

@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "registry.h"
-#include "result.h"
-#include "spec.h"
+#include "harness/ops/registry.h"
+#include "harness/core/result.h"
+#include "harness/cases/spec.h"
 
 static int file_exists(const char *path)
 {

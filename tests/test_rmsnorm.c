@@ -5,14 +5,14 @@
 #include <math.h>
 #include <string.h>
 
-#include "../gpu/rmsnorm.h"
-#include "../reference/rmsnorm.h"
-#include "check.h"
-#include "gen.h"
-#include "registry.h"
-#include "run.h"
-#include "spec.h"
-#include "ud_test.h"
+#include "gpu/rmsnorm.h"
+#include "reference/rmsnorm.h"
+#include "numerics/status.h"
+#include "harness/core/gen.h"
+#include "harness/ops/registry.h"
+#include "harness/exec/run.h"
+#include "harness/cases/spec.h"
+#include "tests/ud_test.h"
 
 Test(rmsnorm_kernel, production_passes_edge_shapes_and_data)
 {

@@ -4,12 +4,12 @@
 #include <criterion/criterion.h>
 #include <math.h>
 
-#include "check.h"
-#include "gen.h"
-#include "registry.h"
-#include "run.h"
-#include "spec.h"
-#include "ulp.h"
+#include "numerics/status.h"
+#include "harness/core/gen.h"
+#include "harness/ops/registry.h"
+#include "harness/exec/run.h"
+#include "harness/cases/spec.h"
+#include "harness/core/ulp.h"
 
 static void compare_paths(const char *op_name, const char *dtype, const char *hidden, const char *values,
                           const char *spec)

@@ -11,17 +11,17 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../gpu/rope.h"
-#include "../reference/rope.h"
-#include "check.h"
-#include "compare.h"
-#include "gen.h"
-#include "registry.h"
-#include "result.h"
-#include "run.h"
-#include "spec.h"
-#include "ulp.h"
-#include "ud_test.h"
+#include "gpu/rope.h"
+#include "reference/rope.h"
+#include "numerics/status.h"
+#include "harness/core/measure.h"
+#include "harness/core/gen.h"
+#include "harness/ops/registry.h"
+#include "harness/core/result.h"
+#include "harness/exec/run.h"
+#include "harness/cases/spec.h"
+#include "harness/core/ulp.h"
+#include "tests/ud_test.h"
 
 /* Runs the production cpu kernel on b's inputs and returns how many elements of q_out and
  * k_out are over the case's budget against its reference. */

@@ -8,15 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../gpu/silu_and_mul.h"
-#include "../reference/silu_and_mul.h"
-#include "check.h"
-#include "gen.h"
-#include "registry.h"
-#include "run.h"
-#include "spec.h"
-#include "ulp.h"
-#include "ud_test.h"
+#include "gpu/silu_and_mul.h"
+#include "reference/silu_and_mul.h"
+#include "numerics/status.h"
+#include "harness/core/gen.h"
+#include "harness/ops/registry.h"
+#include "harness/exec/run.h"
+#include "harness/cases/spec.h"
+#include "harness/core/ulp.h"
+#include "tests/ud_test.h"
 
 /* ------------------------------------------------------------------ portable exp */
 

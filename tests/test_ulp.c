@@ -21,9 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dtype.h"
-#include "ulp.h"
-#include "ud_portable.h"
+#include "numerics/dtype.h"
+#include "harness/core/ulp.h"
+#include "numerics/ud_portable.h"
 
 /* ------------------------------------------------------------------ format specs (independent) */
 

@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "registry.h"
-#include "result.h"
-#include "run.h"
-#include "spec.h"
-#include "tensor.h"
+#include "numerics/status.h"
+#include "harness/ops/registry.h"
+#include "harness/core/result.h"
+#include "harness/exec/run.h"
+#include "harness/cases/spec.h"
+#include "harness/core/tensor.h"
 
 typedef const char *const ud_kv[2];   /* {"parameter", "value list as in a case file"} */
 

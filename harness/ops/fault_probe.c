@@ -7,10 +7,10 @@
  * Reference: the copy is exact, so r = x (no reference/ file: there is nothing to compute). */
 #include <stdio.h>
 
-#include "../../gpu/fault_probe.h"
-#include "../check.h"
-#include "../gen.h"
-#include "../registry.h"
+#include "gpu/fault_probe.h"
+#include "numerics/status.h"
+#include "harness/core/gen.h"
+#include "harness/ops/registry.h"
 
 static const char *const dtypes[] = {"fp32", NULL};
 enum { P_DTYPE, P_TOKENS, P_HIDDEN, P_COUNT };

@@ -14,11 +14,11 @@
  * Checks and scenarios: docs/cache-checks.md. */
 #include <string.h>
 
-#include "../../gpu/layernorm.h"
-#include "../../gpu/upcast.h"
-#include "../cache_check.h"
-#include "../check.h"
-#include "../registry.h"
+#include "gpu/layernorm.h"
+#include "gpu/upcast.h"
+#include "harness/cache/cache_check.h"
+#include "numerics/status.h"
+#include "harness/ops/registry.h"
 
 static const char *const params[] = {"weight", "bias", NULL};
 static const char *const param_dtypes[] = {"bf16", "fp16", "fp32", NULL};

@@ -6,13 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../gpu/fp8_quant_per_token.h"
-#include "../../reference/fp8_quant_per_token.h"
-#include "../check.h"
-#include "../gen.h"
-#include "../registry.h"
-#include "../result.h"
-#include "../ulp.h"
+#include "gpu/fp8_quant_per_token.h"
+#include "reference/fp8_quant_per_token.h"
+#include "numerics/status.h"
+#include "harness/core/gen.h"
+#include "harness/ops/registry.h"
+#include "harness/core/result.h"
+#include "harness/core/ulp.h"
 
 static const char *const dtypes[] = {"bf16", "fp16", "fp32", NULL};
 static const char *const fmts[] = {"fp32", "ue8m0", NULL};

@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../gpu/gate_proj.h"
-#include "../../reference/gate_proj.h"
-#include "../check.h"
-#include "../compare.h"
-#include "../gen.h"
-#include "../registry.h"
+#include "gpu/gate_proj.h"
+#include "reference/gate_proj.h"
+#include "numerics/status.h"
+#include "harness/core/measure.h"
+#include "harness/core/gen.h"
+#include "harness/ops/registry.h"
 
 /* In GATE_MODE_* order. */
 static const char *const modes[] = {"fp32", "tf32", "bf16", NULL};

@@ -9,11 +9,11 @@
  * weight operand = the cached copy); only fp32 mode with a bf16-stored weight caches. */
 #include <string.h>
 
-#include "../../gpu/gate_proj.h"
-#include "../../gpu/upcast.h"
-#include "../cache_check.h"
-#include "../check.h"
-#include "../registry.h"
+#include "gpu/gate_proj.h"
+#include "gpu/upcast.h"
+#include "harness/cache/cache_check.h"
+#include "numerics/status.h"
+#include "harness/ops/registry.h"
 
 static const char *const params[] = {"weight", NULL};
 static const char *const weight_dtypes[] = {"bf16", "fp32", NULL};

@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../gpu/layernorm.h"
-#include "../../reference/layernorm.h"
-#include "../check.h"
-#include "../gen.h"
-#include "../registry.h"
+#include "gpu/layernorm.h"
+#include "reference/layernorm.h"
+#include "numerics/status.h"
+#include "harness/core/gen.h"
+#include "harness/ops/registry.h"
 
 static const char *const dtypes[] = {"bf16", "fp16", "fp32", NULL};
 static const char *const affines[] = {"weight_bias", "weight", "none", NULL};   /* LN_AFFINE_* order */

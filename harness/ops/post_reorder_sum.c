@@ -6,14 +6,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../gpu/post_reorder_sum.h"
-#include "../../reference/post_reorder_sum.h"
-#include "../check.h"
-#include "../expert_ids.h"
-#include "../gen.h"
-#include "../registry.h"
-#include "../result.h"
-#include "../spec.h"
+#include "gpu/post_reorder_sum.h"
+#include "reference/post_reorder_sum.h"
+#include "numerics/status.h"
+#include "harness/core/expert_ids.h"
+#include "harness/core/gen.h"
+#include "harness/ops/registry.h"
+#include "harness/core/result.h"
+#include "harness/cases/spec.h"
 
 static const char *const dtypes[] = {"bf16", "fp16", "fp32", NULL};
 

@@ -5,11 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../gpu/rmsnorm.h"
-#include "../../reference/rmsnorm.h"
-#include "../check.h"
-#include "../gen.h"
-#include "../registry.h"
+#include "gpu/rmsnorm.h"
+#include "reference/rmsnorm.h"
+#include "numerics/status.h"
+#include "harness/core/gen.h"
+#include "harness/ops/registry.h"
 
 static const char *const dtypes[] = {"bf16", "fp16", "fp32", NULL};
 static const char *const specs[] = {"hf", "flashinfer", NULL};

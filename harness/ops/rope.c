@@ -12,12 +12,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../gpu/rope.h"
-#include "../../reference/rope.h"
-#include "../check.h"
-#include "../gen.h"
-#include "../registry.h"
-#include "../result.h"
+#include "gpu/rope.h"
+#include "reference/rope.h"
+#include "numerics/status.h"
+#include "harness/core/gen.h"
+#include "harness/ops/registry.h"
+#include "harness/core/result.h"
 
 static const char *const dtypes[] = {"bf16", "fp16", "fp32", NULL};
 static const char *const styles[] = {"neox", "gptj", NULL};                       /* ROPE_NEOX/GPTJ */

@@ -15,10 +15,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../gpu/rope.h"
-#include "../cache_check.h"
-#include "../check.h"
-#include "../registry.h"
+#include "gpu/rope.h"
+#include "harness/cache/cache_check.h"
+#include "numerics/status.h"
+#include "harness/ops/registry.h"
 
 static const char *const no_params[] = {NULL};
 

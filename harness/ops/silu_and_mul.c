@@ -5,11 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../gpu/silu_and_mul.h"
-#include "../../reference/silu_and_mul.h"
-#include "../check.h"
-#include "../gen.h"
-#include "../registry.h"
+#include "gpu/silu_and_mul.h"
+#include "reference/silu_and_mul.h"
+#include "numerics/status.h"
+#include "harness/core/gen.h"
+#include "harness/ops/registry.h"
 
 static const char *const dtypes[] = {"bf16", "fp16", "fp32", NULL};
 static const char *const specs[] = {"flashinfer", "hf", NULL};

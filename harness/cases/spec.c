@@ -1,0 +1,238 @@
+/* spec.c — parsing parameter value lists and expanding specs into cases. */
+#include "harness/cases/spec.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "numerics/ud_portable.h"
+
+void ud_spec_init(ud_spec *s, const ud_op *op)
+{
+    memset(s, 0, sizeof *s);
+    s->op = op;
+    s->seeds = 1;
+    s->seed0 = 1;
+    for (int t = 0; t < UD_NDTYPES; t++) s->budget_ulp[t] = NAN;
+    s->budget_scaled = NAN;
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
+    if (la >= 63 || lb >= 63) return 99;
+    for (size_t j = 0; j <= lb; j++) prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = prev[j - 1] + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof prev[0]);
+    }
+    return prev[lb];
+}
+
+const char *ud_did_you_mean(const char *word, const char *const *names, size_t n)
+{
+    const char *best = NULL;
+    size_t bestd = (size_t)-1;
+    for (size_t i = 0; i < n && names[i]; i++) {
+        size_t d = edit_distance(word, names[i]);
+        if (d < bestd) { bestd = d; best = names[i]; }
+    }
+    size_t len = strlen(word);
+    return (best && bestd <= (len < 4 ? 1 : len / 3 + 1)) ? best : NULL;
+}
+
+/* Where a value came from, for messages. */
+static void where(const ud_spec *s, int k, char *buf, size_t n)
+{
+    if (s->file) snprintf(buf, n, "%s:%d", s->file, s->lines[k] ? s->lines[k] : s->line);
+    else snprintf(buf, n, "--%s", s->op->params[k].name);
+}
+
+static char *trim(char *p)
+{
+    while (isspace((unsigned char)*p)) p++;
+    char *e = p + strlen(p);
+    while (e > p && isspace((unsigned char)e[-1])) *--e = 0;
+    return p;
+}
+
+/* One list item: either a single value or a range. */
+typedef struct { int is_range; ud_pval v, lo, hi; } item;
+
+static int parse_number(const ud_param *p, const char *txt, ud_pval *out)
+{
+    char *end;
+    errno = 0;
+    if (p->kind == UD_P_INT) {
+        long long v = strtoll(txt, &end, 10);
+        if (*txt == 0 || *end || errno) return -1;
+        out->i = v;
+        return (v < p->lo || v > p->hi) ? -2 : 0;
+    }
+    double v = strtod(txt, &end);
+    if (*txt == 0 || *end || errno || !isfinite(v)) return -1;
+    out->d = v;
+    return (v < p->lo || v > p->hi) ? -2 : 0;
+}
+
+static int parse_item(const ud_spec *s, int k, char *txt, item *it, char *err, size_t errn)
+{
+    const ud_param *p = &s->op->params[k];
+    char at[300];
+    where(s, k, at, sizeof at);
+    memset(it, 0, sizeof *it);
+    if (p->kind == UD_P_CHOICE || p->kind == UD_P_DTYPE) {
+        for (int c = 0; p->choices[c]; c++)
+            if (strcmp(p->choices[c], txt) == 0) {
+                it->v.i = p->kind == UD_P_DTYPE ? 0 : c;
+                if (p->kind == UD_P_DTYPE) {
+                    ud_dtype dt;
+                    ud_dtype_parse(txt, &dt);
+                    it->v.i = dt;
+                }
+                return 0;
+            }
+        size_t nc = 0;
+        while (p->choices[nc]) nc++;
+        const char *dym = ud_did_you_mean(txt, p->choices, nc);
+        char allowed[300] = "";
+        for (int c = 0; p->choices[c]; c++) {
+            strncat(allowed, c ? ", " : "", sizeof allowed - strlen(allowed) - 1);
+            strncat(allowed, p->choices[c], sizeof allowed - strlen(allowed) - 1);
+        }
+        snprintf(err, errn, "%s: '%s' is not a valid %s (expected one of: %s)%s%s%s", at, txt,
+                 p->name, allowed, dym ? "; did you mean '" : "", dym ? dym : "", dym ? "'?" : "");
+        return -1;
+    }
+    char *dots = strstr(txt, "..");
+    if (dots) {
+        *dots = 0;
+        char *a = trim(txt), *b = trim(dots + 2);
+        int ra = parse_number(p, a, &it->lo), rb = parse_number(p, b, &it->hi);
+        if (ra == -1 || rb == -1) {
+            snprintf(err, errn, "%s: '%s..%s' is not a range of %s numbers (write lo..hi, e.g. 1..4096)",
+                     at, a, b, p->kind == UD_P_INT ? "integer" : "real");
+            return -1;
+        }
+        double lo = p->kind == UD_P_INT ? (double)it->lo.i : it->lo.d;
+        double hi = p->kind == UD_P_INT ? (double)it->hi.i : it->hi.d;
+        if (ra == -2 || rb == -2 || lo > hi) {
+            snprintf(err, errn, "%s: range %s..%s for %s must lie within %g..%g with lo <= hi", at, a, b,
+                     p->name, p->lo, p->hi);
+            return -1;
+        }
+        it->is_range = 1;
+        return 0;
+    }
+    int rc = parse_number(p, txt, &it->v);
+    if (rc == -1) {
+        snprintf(err, errn, "%s: '%s' is not %s for %s", at, txt,
+                 p->kind == UD_P_INT ? "an integer" : "a finite number", p->name);
+        return -1;
+    }
+    if (rc == -2) {
+        snprintf(err, errn, "%s: %s = %s is outside the allowed range %g..%g", at, p->name, txt, p->lo, p->hi);
+        return -1;
+    }
+    return 0;
+}
+
+/* Draws a range item for a given seed: log-uniform (when lo > 0) with edge bias. */
+static ud_pval draw(const ud_param *p, const item *it, uint64_t seed, int k)
+{
+    double lo = p->kind == UD_P_INT ? (double)it->lo.i : it->lo.d;
+    double hi = p->kind == UD_P_INT ? (double)it->hi.i : it->hi.d;
+    double u = ud_rng_unit(seed, 0xca5e0000ull + (uint64_t)k, 0);
+    double v;
+    if (u < 0.25) v = lo;
+    else if (u < 0.5) v = hi;
+    else {
+        double w = (u - 0.5) * 2.0;
+        v = lo > 0 ? exp(log(lo) + w * (log(hi) - log(lo))) : lo + w * (hi - lo);
+    }
+    ud_pval out;
+    if (p->kind == UD_P_INT) {
+        long long iv = llround(v);
+        out.i = iv < it->lo.i ? it->lo.i : iv > it->hi.i ? it->hi.i : iv;
+    } else out.d = v;
+    return out;
+}
+
+#define MAX_ITEMS 64
+
+int ud_spec_expand(const ud_spec *s, ud_case **cases, size_t *ncases, char *err, size_t errn)
+{
+    const ud_op *op = s->op;
+    item items[UD_MAX_PARAMS][MAX_ITEMS];
+    int nitems[UD_MAX_PARAMS];
+    for (int k = 0; k < op->nparams; k++) {
+        const char *src = s->vals[k] ? s->vals[k] : op->params[k].def;
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s", src);
+        nitems[k] = 0;
+        char *save = NULL;
+        for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            char *t = trim(tok);
+            if (!*t) continue;
+            if (nitems[k] == MAX_ITEMS) {
+                char at[300];
+                where(s, k, at, sizeof at);
+                snprintf(err, errn, "%s: more than %d values for %s", at, MAX_ITEMS, op->params[k].name);
+                return -1;
+            }
+            if (parse_item(s, k, t, &items[k][nitems[k]], err, errn)) return -1;
+            nitems[k]++;
+        }
+        if (nitems[k] == 0) {
+            char at[300];
+            where(s, k, at, sizeof at);
+            snprintf(err, errn, "%s: %s has no value", at, op->params[k].name);
+            return -1;
+        }
+    }
+    size_t total = (size_t)(s->seeds > 0 ? s->seeds : 1);
+    for (int k = 0; k < op->nparams; k++) total *= (size_t)nitems[k];
+    if (total > 1000000) {
+        snprintf(err, errn, "%s:%d: [%s] expands to %zu cases (limit 1000000): shorten its lists",
+                 s->file ? s->file : "command line", s->line, s->section ? s->section : op->name, total);
+        return -1;
+    }
+    ud_case *arr = realloc(*cases, (*ncases + total) * sizeof *arr);
+    if (!arr) { snprintf(err, errn, "out of memory expanding %zu cases", total); return -1; }
+    *cases = arr;
+    for (size_t idx = 0; idx < total; idx++) {
+        ud_case *c = &arr[*ncases];
+        memset(c, 0, sizeof *c);
+        c->op = op;
+        c->mutant = s->mutant;
+        c->file = s->file;
+        c->line = s->line;
+        size_t rest = idx;
+        uint64_t sidx = rest % (size_t)(s->seeds > 0 ? s->seeds : 1);
+        rest /= (size_t)(s->seeds > 0 ? s->seeds : 1);
+        c->seed = s->seed0 + sidx;
+        for (int k = op->nparams - 1; k >= 0; k--) {
+            const item *it = &items[k][rest % (size_t)nitems[k]];
+            rest /= (size_t)nitems[k];
+            c->p[k] = it->is_range ? draw(&op->params[k], it, c->seed, k) : it->v;
+        }
+        memcpy(c->budget_ulp, s->budget_ulp, sizeof c->budget_ulp);
+        c->budget_scaled = s->budget_scaled;
+        ud_case_format_label(c);
+        char msg[400];
+        if (op->validate && op->validate(c, msg, sizeof msg)) {
+            snprintf(err, errn, "%s:%d: %s: %s", s->file ? s->file : "command line", s->line, c->label, msg);
+            return -1;
+        }
+        (*ncases)++;
+    }
+    return 0;
+}

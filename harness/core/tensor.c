@@ -1,0 +1,68 @@
+/* tensor.c — host side of ud_tensor. */
+#include "harness/core/tensor.h"
+
+#include <math.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "numerics/status.h"
+
+int ud_tensor_alloc(ud_tensor *t, const char *name, ud_dtype dtype, int ndim, const int64_t *shape)
+{
+    memset(t, 0, sizeof *t);
+    t->name = name;
+    t->dtype = dtype;
+    t->ndim = ndim;
+    t->numel = 1;
+    for (int d = 0; d < ndim; d++) { t->shape[d] = shape[d]; t->numel *= (size_t)shape[d]; }
+    size_t bytes = ud_tensor_bytes(t);
+    /* 64-byte alignment: the cpu backend may use wide loads, and 16-byte alignment of row
+     * starts is what the CUDA launchers test for their vector path. */
+    t->host = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+    UD_ALLOC_CHECK(t->host);
+    return UD_OK;
+}
+
+void ud_tensor_free(ud_tensor *t)
+{
+    free(t->host);
+    if (t->dev) ud_device_free(t->dev);
+    t->host = t->dev = NULL;
+}
+
+size_t ud_tensor_bytes(const ud_tensor *t) { return t->numel * ud_format(t->dtype)->size; }
+
+void ud_tensor_poison(ud_tensor *t)
+{
+    uint64_t p = ud_poison_bits(t->dtype);
+    for (size_t i = 0; i < t->numel; i++) ud_set_bits(t->dtype, t->host, i, p);
+}
+
+size_t ud_tensor_bitwise_diff(const ud_tensor *a, const ud_tensor *b, size_t *first)
+{
+    size_t count = 0;
+    *first = (size_t)-1;
+    if (memcmp(a->host, b->host, ud_tensor_bytes(a)) == 0) return 0;
+    uint64_t poison = ud_poison_bits(a->dtype);
+    for (size_t i = 0; i < a->numel; i++) {
+        uint64_t x = ud_get_bits(a->dtype, a->host, i), y = ud_get_bits(b->dtype, b->host, i);
+        if (x == y) continue;
+        if (x != poison && y != poison && isnan(ud_get(a->dtype, a->host, i)) && isnan(ud_get(b->dtype, b->host, i)))
+            continue;
+        if (*first == (size_t)-1) *first = i;
+        count++;
+    }
+    return count;
+}
+
+void ud_tensor_coords(const ud_tensor *t, size_t i, char *buf, size_t n)
+{
+    size_t idx[UD_MAX_DIMS];
+    for (int d = t->ndim - 1; d >= 0; d--) { idx[d] = i % (size_t)t->shape[d]; i /= (size_t)t->shape[d]; }
+    size_t off = (size_t)snprintf(buf, n, "[");
+    for (int d = 0; d < t->ndim && off < n; d++)
+        off += (size_t)snprintf(buf + off, n - off, d ? ", %zu" : "%zu", idx[d]);
+    if (off < n) snprintf(buf + off, n - off, "]");
+}

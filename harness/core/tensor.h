@@ -1,0 +1,57 @@
+/* tensor.h — a dense row-major tensor with a host buffer and, on the cuda backend, a device
+ * buffer. Element values live in the dtype's raw bit format (see dtype.h). */
+#ifndef UD_TENSOR_H
+#define UD_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "numerics/dtype.h"
+
+#define UD_MAX_DIMS 4
+
+typedef struct {
+    const char *name;
+    ud_dtype dtype;
+    int ndim;
+    int64_t shape[UD_MAX_DIMS];
+    size_t numel;
+    void *host;
+    void *dev;      /* NULL unless on a device */
+} ud_tensor;
+
+int ud_tensor_alloc(ud_tensor *t, const char *name, ud_dtype dtype, int ndim, const int64_t *shape);
+void ud_tensor_free(ud_tensor *t);
+size_t ud_tensor_bytes(const ud_tensor *t);
+/* Writes dtype's poison NaN pattern into every element of the host buffer. */
+void ud_tensor_poison(ud_tensor *t);
+/* "[3, 17]" style coordinates of flat index i. */
+void ud_tensor_coords(const ud_tensor *t, size_t i, char *buf, size_t n);
+/* Elements of a and b (same dtype and shape, host buffers) whose bits differ; the index of the
+ * first in *first ((size_t)-1 when none). Two NaNs count as equal whatever their sign and
+ * payload — IEEE 754 leaves the payload of a NaN an operation creates to the implementation
+ * (x86 makes 0xFFC00000, CUDA 0x7FFFFFFF), so "bit for bit" means every other value — unless
+ * one is the poison pattern, which marks an element nothing wrote. */
+size_t ud_tensor_bitwise_diff(const ud_tensor *a, const ud_tensor *b, size_t *first);
+
+/* Device side (harness/device.cu; device_stub.c when CUDA is not compiled in). */
+int ud_device_available(char *why, size_t n);       /* 1 when a usable GPU is present */
+const char *ud_device_name(void);
+int ud_tensor_to_device(ud_tensor *t);               /* allocates t->dev, copies host->dev */
+int ud_tensor_poison_device(ud_tensor *t);           /* allocates t->dev, writes poison */
+int ud_tensor_to_host(ud_tensor *t);                 /* copies dev->host */
+int ud_device_sync(void);
+void ud_device_free(void *p);
+
+/* Timing and device facts for `ulpdiff bench` (CUDA events; stubs fail without CUDA). */
+typedef struct ud_timer ud_timer;
+int ud_timer_create(ud_timer **t);
+int ud_timer_start(ud_timer *t);
+int ud_timer_stop(ud_timer *t, float *ms);      /* records, synchronises, elapsed since start */
+void ud_timer_destroy(ud_timer *t);
+int ud_device_l2_bytes(size_t *bytes);
+/* Median device-to-device copy bandwidth in GB/s, counting bytes read plus bytes written. */
+int ud_device_copy_gbps(size_t bytes, int iters, double *gbps);
+/* ud_rng_u64(seed, stream, 0..n-1) computed on the device. */
+int ud_device_rng(uint64_t seed, uint64_t stream, size_t n, uint64_t *host_out);
+
+#endif
