@@ -22,17 +22,17 @@
 #define UD_GPU_FP8_QUANT_PER_TOKEN_H
 
 #include "numerics/ud_portable.h"
+#include "spec/fp8_quant_per_token.h"   /* FQ_FMT_*, FQ_E4M3_MAX: shared with the reference */
 
-enum { FQ_FMT_FP32 = 0, FQ_FMT_UE8M0 = 1 };
 enum {
     FQ_BUG_NONE = 0,
     FQ_BUG_NO_SATURATION,   /* conversion without __NV_SATFINITE: beyond 464 becomes NaN */
     FQ_BUG_ZERO_SCALE,      /* no min_scale: an all-zero group divides 0 by 0 */
     FQ_BUG_SCALE_BF16,      /* scale rounded to bf16 (computed in the activation dtype) */
+    FQ_BUG_UE8M0_POW2_OVERSHOOT, /* ue8m0 ceiling adds a whole exponent step even when the
+                                  * mantissa is zero: an exact power of two doubles */
     FQ_BUG_COUNT
 };
-
-#define FQ_E4M3_MAX 448.0f
 
 /* max(m, |x|), ignoring a NaN x (m is never NaN). */
 UD_HD float fq_absmax(float m, float x)
@@ -41,10 +41,13 @@ UD_HD float fq_absmax(float m, float x)
     return a > m ? a : m;
 }
 
-/* Smallest power of two >= s, for a positive normal or infinite s (ue8m0 scales). */
-UD_HD float fq_pow2_ceil(float s)
+/* Smallest power of two >= s, for a positive normal or infinite s (ue8m0 scales). The
+ * variant FQ_BUG_UE8M0_POW2_OVERSHOOT bumps the exponent unconditionally, the off-by-one of
+ * writing (b + 2^23) & ~mantissa for (b + 2^23 - 1) & ~mantissa. */
+UD_HD float fq_pow2_ceil(int bug, float s)
 {
     uint32_t b = ud_f32_bits(s);
+    if (bug == FQ_BUG_UE8M0_POW2_OVERSHOOT) return ud_bits_f32((b + 0x00800000u) & 0xff800000u);
     if (b & 0x7fffffu) b = (b & 0xff800000u) + 0x00800000u;
     return ud_bits_f32(b);
 }
@@ -56,7 +59,7 @@ UD_HD float fq_scale(int bug, int fmt, float amax, float scale_ub, float min_sca
     float s = m / FQ_E4M3_MAX;
     if (bug == FQ_BUG_SCALE_BF16) s = ud_round_f32(UD_DT_BF16, s);
     if (bug != FQ_BUG_ZERO_SCALE) s = s > min_scale ? s : min_scale;
-    return fmt == FQ_FMT_UE8M0 ? fq_pow2_ceil(s) : s;
+    return fmt == FQ_FMT_UE8M0 ? fq_pow2_ceil(bug, s) : s;
 }
 
 /* RN_e4m3 of an fp32 value by bit manipulation (fast on both backends; equal to

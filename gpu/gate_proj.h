@@ -15,16 +15,15 @@
  *
  * Known-bug variants (GATE_BUG_*) replace the fp32 path by another path: the router that runs
  * in bf16 where the model needs fp32, and TF32 left on. They change nothing in other modes.
- * Scoring (for the routing-flip metric): softmax (monotone in the logit) or sigmoid plus a
- * per-expert score-correction bias (DeepSeek-V3, GLM-4.5: selection by sigmoid(l) + b). */
+ * Scoring (GATE_SCORE_*, spec/gate_proj.h) is the routing-flip metric's, evaluated by the
+ * harness (harness/core/routing.c), never by kernel code. */
 #ifndef UD_GPU_GATE_PROJ_H
 #define UD_GPU_GATE_PROJ_H
 
 #include "numerics/ud_portable.h"
+#include "spec/gate_proj.h"   /* GATE_MODE_*, GATE_SCORE_*: shared with the reference */
 
-enum { GATE_MODE_FP32 = 0, GATE_MODE_TF32 = 1, GATE_MODE_BF16 = 2 };
 enum { GATE_BUG_NONE = 0, GATE_BUG_BF16_LOGITS, GATE_BUG_TF32_ON, GATE_BUG_COUNT };
-enum { GATE_SCORE_SOFTMAX = 0, GATE_SCORE_SIGMOID_BIAS = 1 };
 
 /* The arithmetic a (mode, bug) pair runs: a path is named by the mode that defines it. */
 UD_HD int gate_path(int mode, int bug)
@@ -53,13 +52,6 @@ UD_HD float gate_operand(int path, float v)
 
 /* The logit a path returns from its fp32 accumulator. */
 UD_HD float gate_logit(int path, float acc) { return path == GATE_MODE_BF16 ? ud_round_f32(UD_DT_BF16, acc) : acc; }
-
-/* Selection score: softmax is monotone in the logit within a token, so the logit itself
- * orders experts exactly as softmax does; sigmoid_bias selects by sigmoid(l) + b. */
-UD_HD double gate_score(int scoring, double logit, double bias)
-{
-    return scoring == GATE_SCORE_SOFTMAX ? logit : 1.0 / (1.0 + exp(-logit)) + bias;
-}
 
 /* ---- error bounds, in units of u = 2^-24 times the condition scale s = sum_h |x W| ----
  * (derivations in docs/ops/gate_proj.md, "Budgets")

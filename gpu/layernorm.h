@@ -29,11 +29,11 @@
 #define UD_GPU_LAYERNORM_H
 
 #include "numerics/ud_portable.h"
+#include "spec/layernorm.h"   /* LN_AFFINE_*: shared with the reference */
 
 #define LN_LANES 256
 #define LN_WARPS (LN_LANES / 32)
 
-enum { LN_AFFINE_WEIGHT_BIAS = 0, LN_AFFINE_WEIGHT = 1, LN_AFFINE_NONE = 2 };
 enum {
     LN_BUG_NONE = 0,
     LN_BUG_ONE_PASS_VAR,        /* var = max(E[x^2] - E[x]^2, 0) in fp32, one pass over x */
@@ -106,7 +106,7 @@ UD_HD int64_t layernorm_sum_depth(int dt, int64_t n)
 
 /* Error bound of the production kernel in units of u = 2^-24 times the condition scale
  *   s_i = (|x_i| + mean|x|) * |w_i / sqrt(var + eps)| + |b_i|
- * (first order; the second-order mean-error term is part of s_i, see reference/layernorm.h).
+ * (first order; the second-order mean-error term is part of s_i, see spec/layernorm.h).
  * Derivation in docs/ops/layernorm.md: mean error <= (m+1) u mean|x|; relative error of the
  * computed 1/std <= (m/2 + 4.5) u; (x - mean), * rstd and the final fma add 3 u; so
  * |y - Y| <= u * ((1.5 m + 8.5) (|x| + mean|x|) |w rstd| + |b|). +1.5 covers the

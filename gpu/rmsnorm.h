@@ -24,6 +24,7 @@
 #define UD_GPU_RMSNORM_H
 
 #include "numerics/ud_portable.h"
+#include "spec/rmsnorm.h"   /* RMS_KIND_*, RMS_SPEC_*: shared with the reference */
 
 /* 128 lanes: a 7168-wide bf16 row is exactly 7 chunks a lane, and a 128-thread block leaves
  * room for 8 resident rows per SM (docs/ops/rmsnorm.md, "Performance"). */
@@ -31,8 +32,6 @@
 #define RMS_LANES (1 << RMS_LOG2_LANES)
 #define RMS_WARPS (RMS_LANES / 32)
 
-enum { RMS_KIND_LLAMA = 0, RMS_KIND_GEMMA = 1 };
-enum { RMS_SPEC_HF = 0, RMS_SPEC_FLASHINFER = 1 };
 enum {
     RMS_BUG_NONE = 0,
     RMS_BUG_VAR_INPUT_DTYPE,    /* sum of squares accumulated in T instead of fp32 */

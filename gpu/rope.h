@@ -30,14 +30,12 @@
 #define UD_GPU_ROPE_H
 
 #include "numerics/ud_portable.h"
+#include "spec/rope.h"   /* ROPE_NEOX/GPTJ, ROPE_MAX_HEAD_DIM/PAIRS: shared with the reference */
 
-#define ROPE_MAX_HEAD_DIM 512
-#define ROPE_MAX_PAIRS (ROPE_MAX_HEAD_DIM / 2)
 /* theta < 2^21 keeps rope_sincos's argument reduction exact (k < 2^21, 32-bit pieces of pi/2);
  * inv_freq <= 1, so positions below 2^21 suffice, and they are exact in fp32. */
 #define ROPE_MAX_POSITION ((int64_t)1 << 21)
 
-enum { ROPE_NEOX = 0, ROPE_GPTJ = 1 };
 enum {
     ROPE_BUG_NONE = 0,
     ROPE_BUG_FACTOR_TWICE,      /* rotary_dim already scaled, partial_rotary_factor applied again */

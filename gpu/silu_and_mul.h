@@ -26,8 +26,8 @@
 #define UD_GPU_SILU_AND_MUL_H
 
 #include "numerics/ud_portable.h"
+#include "spec/silu_and_mul.h"   /* SILU_SPEC_*: shared with the reference */
 
-enum { SILU_SPEC_FLASHINFER = 0, SILU_SPEC_HF = 1 };
 enum {
     SILU_BUG_NONE = 0,
     SILU_BUG_INPUT_DTYPE,   /* exp, 1 + e, g / d each rounded to T (SiLU computed in bf16) */

@@ -1,11 +1,12 @@
 /* fp8_quant_per_token.c — exact FP8 quantization reference: fast (IEEE fp32 / double) and
- * MPFR paths (see fp8_quant_per_token.h). */
-#include "reference/fp8_quant_per_token.h"
+ * MPFR paths (rounding points and candidates: spec/fp8_quant_per_token.h,
+ * docs/ops/fp8_quant_per_token.md). Every step is the reference's own, written from the spec —
+ * the ue8m0 power-of-two ceiling included: nothing here comes from the kernel it judges. */
+#include "spec/fp8_quant_per_token.h"
 
 #include <math.h>
 #include <mpfr.h>
 
-#include "gpu/fp8_quant_per_token.h"
 #include "numerics/status.h"
 
 /* The fp32 division's error: 2^-24 relative, 2^-150 absolute in the subnormal range; plus the
@@ -13,22 +14,34 @@
 #define FQ_MARGIN_REL (0x1p-24 + 0x1p-50)
 #define FQ_MARGIN_ABS 0x1p-150
 
+/* 2^ceil(log2 s), exactly: frexp splits s = f 2^e with f in [0.5, 1) without rounding, and
+ * s is a power of two iff f == 0.5 (then s itself, else 2^e, the next power up). */
+double ref_fq_pow2_ceil(double s)
+{
+    if (!(s > 0.0) || isinf(s)) return s;    /* +Inf stays; NaN and non-positive: no rule */
+    int e;
+    double f = frexp(s, &e);
+    return f == 0.5 ? s : ldexp(1.0, e);
+}
+
 float ref_fq_scale(const ref_fq_args *a, double amax, int use_mpfr)
 {
     double m = (a->scale_ub > 0.0f && amax > a->scale_ub) ? a->scale_ub : amax;
     float s;
     if (!use_mpfr || !isfinite(m)) {
-        s = (float)m / 448.0f;            /* FLT_EVAL_METHOD 0: one IEEE fp32 division */
+        s = (float)m / FQ_E4M3_MAX;       /* FLT_EVAL_METHOD 0: one IEEE fp32 division */
     } else {
         mpfr_t t;
         mpfr_init2(t, 256);
         mpfr_set_d(t, m, MPFR_RNDN);
-        mpfr_div_ui(t, t, 448, MPFR_RNDN);   /* m/448 is never within 2^-256 of an fp32 tie */
+        mpfr_div_d(t, t, FQ_E4M3_MAX, MPFR_RNDN);   /* m/448 is never within 2^-256 of an fp32 tie */
         s = mpfr_get_flt(t, MPFR_RNDN);
         mpfr_clear(t);
     }
     s = s > a->min_scale ? s : a->min_scale;
-    return a->fmt == FQ_FMT_UE8M0 ? fq_pow2_ceil(s) : s;
+    /* 2^e for a float s is an fp32 number (or beyond FLT_MAX, where the cast gives +Inf, as
+     * the spec's fp32 arithmetic does). */
+    return a->fmt == FQ_FMT_UE8M0 ? (float)ref_fq_pow2_ceil(s) : s;
 }
 
 /* Exact x / s as a double and whether it is an fp32 number; MPFR decides exactness itself. */

@@ -1,11 +1,11 @@
 /* layernorm.c — exact LayerNorm references: double-double fast path and MPFR path
- * (formulas and the condition scale: layernorm.h). */
-#include "reference/layernorm.h"
+ * (formulas and the condition scale: spec/layernorm.h, docs/ops/layernorm.md). Every step is
+ * the reference's own, written from the spec: nothing here comes from the kernel it judges. */
+#include "spec/layernorm.h"
 
 #include <math.h>
 #include <mpfr.h>
 
-#include "gpu/layernorm.h"
 #include "numerics/status.h"
 #include "reference/dd.h"
 

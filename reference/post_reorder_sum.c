@@ -1,6 +1,7 @@
 /* post_reorder_sum.c — exact MoE combine reference: double-double fast path, MPFR where it
- * cannot decide or when asked (see post_reorder_sum.h). */
-#include "reference/post_reorder_sum.h"
+ * cannot decide or when asked (formula and paths: spec/post_reorder_sum.h,
+ * docs/ops/post_reorder_sum.md). */
+#include "spec/post_reorder_sum.h"
 
 #include <math.h>
 #include <mpfr.h>

@@ -1,11 +1,12 @@
-/* rmsnorm.c — exact RMSNorm references: fast double path and MPFR path (see rmsnorm.h). */
-#include "reference/rmsnorm.h"
+/* rmsnorm.c — exact RMSNorm references: fast double path and MPFR path (formulas and the
+ * candidate rule: spec/rmsnorm.h, docs/ops/rmsnorm.md). Every step is the reference's own,
+ * written from the spec: nothing here comes from the kernel it judges. */
+#include "spec/rmsnorm.h"
 
 #include <math.h>
 #include <mpfr.h>
 #include <stdlib.h>
 
-#include "gpu/rmsnorm.h"
 #include "numerics/status.h"
 #include "reference/dd.h"
 

@@ -1,12 +1,13 @@
 /* rope.c — exact partial-RoPE reference: fast path (libm + double-double, MPFR where the
- * double cannot decide) and MPFR path (formulas, candidates and scales: rope.h). */
-#include "reference/rope.h"
+ * double cannot decide) and MPFR path (formulas, candidates and scales: spec/rope.h,
+ * docs/ops/rope.md). Every step is the reference's own, written from the spec — the pairing of
+ * dimensions included: nothing here comes from the kernel it judges. */
+#include "spec/rope.h"
 
 #include <math.h>
 #include <mpfr.h>
 #include <stdlib.h>
 
-#include "gpu/rope.h"
 #include "numerics/status.h"
 #include "reference/dd.h"
 
@@ -161,12 +162,13 @@ static void fill_entry(ctx *x, int j, int i, int32_t pos)
         }
         return;
     }
-    if (!x->use_mpfr && cands_fast(a->tdt, cos((double)th), ROPE_TABLE_MARGIN, LIBM_REL_ERR, &en->c[0], &en->c[1]) &&
-        cands_fast(a->tdt, sin((double)th), ROPE_TABLE_MARGIN, LIBM_REL_ERR, &en->s[0], &en->s[1]))
+    const double m = a->table_margin;
+    if (!x->use_mpfr && cands_fast(a->tdt, cos((double)th), m, LIBM_REL_ERR, &en->c[0], &en->c[1]) &&
+        cands_fast(a->tdt, sin((double)th), m, LIBM_REL_ERR, &en->s[0], &en->s[1]))
         return;
     exact_cs(x, th, mc, ms);
-    cands_mp(a->tdt, mc, ROPE_TABLE_MARGIN, x->tmp, &en->c[0], &en->c[1]);
-    cands_mp(a->tdt, ms, ROPE_TABLE_MARGIN, x->tmp, &en->s[0], &en->s[1]);
+    cands_mp(a->tdt, mc, m, x->tmp, &en->c[0], &en->c[1]);
+    cands_mp(a->tdt, ms, m, x->tmp, &en->s[0], &en->s[1]);
 }
 
 /* Reference of one rotated element: self = x[d], partner = x[partner(d)]. */
@@ -218,30 +220,51 @@ static void element(ctx *x, int i, int first, double self, double partner, ud_re
     r->s[idx] = fabs(self * e0->c[0]) + fabs(partner * e0->s[0]) + widen * x->widen_unit;
 }
 
-/* One head (offset off into x): rotated dims and pass-through dims. */
+/* The dims of pair i, as the spec defines them (docs/ops/rope.md): neox rotates the two halves
+ * of the rotary part, x_i with x_{i + rotary_dim/2}; gptj rotates adjacent dims, x_{2i} with
+ * x_{2i+1}. d1 is the pair's first element (x1), d2 its second (x2). */
+static void pair_dims(const ref_rope_args *a, int i, int *d1, int *d2)
+{
+    if (a->style == ROPE_NEOX) {
+        *d1 = i;
+        *d2 = i + a->rotary_dim / 2;
+    } else {
+        *d1 = 2 * i;
+        *d2 = 2 * i + 1;
+    }
+}
+
+/* One rotated element: self = x[idx], partner the other element of its pair i. */
+static void rotated(ctx *x, int i, int first, double self, double partner, ud_ref *r, size_t idx,
+                    const double *exact_c, const double *exact_s, const double *angle_err)
+{
+    const ref_rope_args *a = x->a;
+    if (!a->exact_angles) {
+        element(x, i, first, self, partner, r, idx);
+        return;
+    }
+    double c = exact_c[i], s = exact_s[i];
+    r->r0[idx] = r->r1[idx] = rot_d(self, partner, c, s, first);
+    r->s[idx] = a->bound_u * (fabs(self * c) + fabs(partner * s)) + (fabs(self) + fabs(partner)) * angle_err[i] / U_W;
+}
+
+/* One head (offset off into x): the rotary_dim/2 pairs, then the pass-through dims. */
 static void head(ctx *x, const void *src, int64_t off, ud_ref *r, const double *exact_c, const double *exact_s,
                  const double *angle_err)
 {
     const ref_rope_args *a = x->a;
-    for (int d = 0; d < (int)a->head_dim; d++) {
+    for (int i = 0; i < a->rotary_dim / 2; i++) {
+        int d1, d2;
+        pair_dims(a, i, &d1, &d2);
+        size_t i1 = (size_t)(off + d1), i2 = (size_t)(off + d2);
+        double x1 = ud_get(a->dt, src, i1), x2 = ud_get(a->dt, src, i2);
+        rotated(x, i, 1, x1, x2, r, i1, exact_c, exact_s, angle_err);   /* x1 cos - x2 sin */
+        rotated(x, i, 0, x2, x1, r, i2, exact_c, exact_s, angle_err);   /* x2 cos + x1 sin */
+    }
+    for (int d = a->rotary_dim; d < (int)a->head_dim; d++) {
         size_t idx = (size_t)(off + d);
-        double self = ud_get(a->dt, src, idx);
-        if (d >= a->rotary_dim) {
-            r->r0[idx] = r->r1[idx] = self;
-            r->s[idx] = 0.0;
-            continue;
-        }
-        int partner_d, first;
-        int i = rope_pair(a->style, a->rotary_dim, d, &partner_d, &first);
-        double partner = ud_get(a->dt, src, (size_t)(off + partner_d));
-        if (!a->exact_angles) {
-            element(x, i, first, self, partner, r, idx);
-            continue;
-        }
-        double c = exact_c[i], s = exact_s[i];
-        r->r0[idx] = r->r1[idx] = rot_d(self, partner, c, s, first);
-        r->s[idx] = a->bound_u * (fabs(self * c) + fabs(partner * s)) +
-                    (fabs(self) + fabs(partner)) * angle_err[i] / U_W;
+        r->r0[idx] = r->r1[idx] = ud_get(a->dt, src, idx);
+        r->s[idx] = 0.0;
     }
 }
 
@@ -250,6 +273,12 @@ int ref_rope(const ref_rope_args *a, ud_ref *q_out, ud_ref *k_out, int use_mpfr)
     const int half = a->rotary_dim / 2;
     if (half < 1 || half > ROPE_MAX_PAIRS || a->rotary_dim > a->head_dim) {
         ud_error("rope reference: rotary_dim %d does not fit head_dim %lld", a->rotary_dim, (long long)a->head_dim);
+        return UD_EINTERNAL;
+    }
+    /* A T table's candidates depend on the producer's margin: an unset (0) one would silently
+     * drop every second candidate. */
+    if (a->tdt != UD_F32 && !a->exact_angles && !(a->table_margin > 0.0 && a->table_margin < 0x1p-8)) {
+        ud_error("rope reference: table_margin %g is not a producer's relative error", a->table_margin);
         return UD_EINTERNAL;
     }
     ctx *x = calloc(1, sizeof *x);

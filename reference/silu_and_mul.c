@@ -1,11 +1,11 @@
-/* silu_and_mul.c — exact SiLU(gate) * up reference: double fast path, MPFR path (see
- * silu_and_mul.h). */
-#include "reference/silu_and_mul.h"
+/* silu_and_mul.c — exact SiLU(gate) * up reference: double fast path, MPFR path (formulas
+ * and the candidate rule: spec/silu_and_mul.h, docs/ops/silu_and_mul.md). The reference's own
+ * silu, written from the spec: nothing here comes from the kernel it judges. */
+#include "spec/silu_and_mul.h"
 
 #include <math.h>
 #include <mpfr.h>
 
-#include "gpu/silu_and_mul.h"
 #include "numerics/status.h"
 
 static double silu_fast(double g)

@@ -6,11 +6,12 @@
  * even, and the known-bug variants caught by the findings they name. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <mpfr.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gpu/fp8_quant_per_token.h"
-#include "reference/fp8_quant_per_token.h"
+#include "spec/fp8_quant_per_token.h"
 #include "numerics/status.h"
 #include "harness/ops/registry.h"
 #include "harness/exec/run.h"
@@ -58,11 +59,51 @@ Test(fq_scale, ue8m0_rounds_up_to_a_power_of_two)
     for (int i = 0; i < 100000; i++) {
         float s = (float)ldexp(1.0 + ud_rng_unit(4, 1, (uint64_t)i), (int)(ud_rng_u64(4, 2, (uint64_t)i) % 200) - 100);
         if (i % 7 == 0) s = (float)ldexp(1.0, (int)(i % 200) - 100);
-        float p = fq_pow2_ceil(s);
+        float p = fq_pow2_ceil(FQ_BUG_NONE, s);
         double want = exp2(ceil(log2((double)s)));
         cr_assert_eq((double)p, want, "%a -> %a, want %a", s, p, want);
     }
-    cr_assert(isinf(fq_pow2_ceil(INFINITY)));
+    cr_assert(isinf(fq_pow2_ceil(FQ_BUG_NONE, INFINITY)));
+}
+
+/* The reference's own ue8m0 ceiling (it no longer shares the kernel's bit trick): 2^k maps to
+ * itself, anything in (2^k, 2^(k+1)) to 2^(k+1) — checked against the exact construction and
+ * against MPFR's exponent (x = m 2^e, m in [1/2, 1): x is a power of two iff x == 2^(e-1)). */
+static void check_pow2_ceil(double s, double want)
+{
+    double got = ref_fq_pow2_ceil(s);
+    cr_assert_eq(got, want, "ref_fq_pow2_ceil(%a) = %a, want %a", s, got, want);
+    mpfr_t t;
+    mpfr_init2(t, 64);
+    mpfr_set_d(t, s, MPFR_RNDN);
+    long e = (long)mpfr_get_exp(t);
+    double mp = mpfr_cmp_ui_2exp(t, 1, e - 1) == 0 ? s : ldexp(1.0, (int)e);
+    mpfr_clear(t);
+    cr_assert_eq(got, mp, "ref_fq_pow2_ceil(%a) = %a, MPFR says %a", s, got, mp);
+}
+
+Test(fq_reference, pow2_ceil_keeps_powers_of_two_and_rounds_the_rest_up)
+{
+    for (int k = -140; k <= 127; k++) {
+        double p = ldexp(1.0, k);
+        check_pow2_ceil(p, p);                                   /* the fixed points */
+        check_pow2_ceil(nextafter(p, INFINITY), 2.0 * p);        /* one double ulp above */
+        check_pow2_ceil((double)nextafterf((float)p, INFINITY), 2.0 * p);   /* one fp32 ulp above */
+        check_pow2_ceil(nextafter(p, 0.0), p);                   /* just below: p itself */
+        check_pow2_ceil(1.75 * p, 2.0 * p);                      /* 448 / 256: amax = 448 t, t not 2^k */
+    }
+    for (int i = 0; i < 100000; i++) {   /* random fp32 scales across the exponent range */
+        int k = (int)(ud_rng_u64(5, 2, (uint64_t)i) % 250) - 125;
+        uint32_t m = (uint32_t)(ud_rng_u64(5, 1, (uint64_t)i) & 0x7fffffu);
+        double s = ldexp(1.0 + m * 0x1p-23, k);
+        check_pow2_ceil(s, m ? ldexp(1.0, k + 1) : s);
+    }
+    cr_assert(isinf(ref_fq_pow2_ceil(INFINITY)));
+    /* The scale it feeds: amax 448 * 2^-7 (scale 2^-7 exactly) keeps 2^-7; 449 * 2^-7 goes up. */
+    ref_fq_args a = {UD_BF16, FQ_FMT_UE8M0, 1, 1, 1, 0x1p-17f, 0.0f, NULL};
+    cr_assert_eq(ref_fq_scale(&a, 448.0 * 0x1p-7, 0), 0x1p-7f);
+    cr_assert_eq(ref_fq_scale(&a, 448.0 * 0x1p-7, 1), 0x1p-7f);
+    cr_assert_eq(ref_fq_scale(&a, 449.0 * 0x1p-7, 0), 0x1p-6f);
 }
 
 Test(fq_scale, scale_is_the_fp32_quotient_floored_and_bounded)
@@ -82,7 +123,7 @@ Test(fq_reference, fast_path_and_mpfr_give_identical_scales_and_candidates)
     const ud_op *op = ud_op_find("fp8_quant_per_token");
     ud_spec s;
     ud_spec_init(&s, op);
-    s.vals[ud_param_index(op, "values")] = "normal, rowscale, zero_rows, subnormal, nan_inf, spike, ties";
+    s.vals[ud_param_index(op, "values")] = "normal, rowscale, zero_rows, subnormal, nan_inf, spike, ties, pow2_amax";
     s.vals[ud_param_index(op, "hidden")] = "1, 131";
     s.vals[ud_param_index(op, "group")] = "0, 16";
     s.vals[ud_param_index(op, "tokens")] = "4";
@@ -144,7 +185,7 @@ Test(fq_kernel, production_passes_every_generator_group_and_shape_edge)
     static const char *const kv[][2] = {
         {"dtype", "bf16, fp16, fp32"}, {"tokens", "1, 3"}, {"hidden", "1, 7, 15, 16, 17, 100, 128, 4099"},
         {"group", "0, 16, 128"}, {"scale_fmt", "fp32, ue8m0"}, {"scale_ub", "0, 1"},
-        {"values", "normal, rowscale, zero_rows, subnormal, nan_inf, spike, ties"},
+        {"values", "normal, rowscale, zero_rows, subnormal, nan_inf, spike, ties, pow2_amax"},
     };
     size_t n;
     ud_test_run("fp8_quant_per_token", 0, kv, 7, NULL, &n);
@@ -190,10 +231,10 @@ Test(fq_kernel, zero_rows_nan_and_inf_behave_as_documented)
 Test(fq_mutants, every_variant_is_caught_by_its_finding)
 {
     static const char *const kv[][2] = {
-        {"dtype", "bf16, fp32"}, {"hidden", "1, 100"}, {"values", "normal, zero_rows"}, {"scale_ub", "0, 1"},
+        {"dtype", "bf16, fp32"}, {"hidden", "1, 100"}, {"values", "normal, zero_rows, pow2_amax"}, {"scale_ub", "0, 1"},
     };
     const ud_op *op = ud_op_find("fp8_quant_per_token");
-    cr_assert_eq(op->nmutants, 3);
+    cr_assert_eq(op->nmutants, 4);
     for (int m = 1; m <= op->nmutants; m++) {
         size_t n, hits = ud_test_run("fp8_quant_per_token", m, kv, 4, op->mutants[m - 1].expect, &n);
         cr_assert_gt(hits, 0, "%s survived %zu cases", op->mutants[m - 1].name, n);

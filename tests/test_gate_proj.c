@@ -1,9 +1,10 @@
 /* test_gate_proj.c — the router gate projection: reference, budgets, routing-flip metric,
  * cpu backend and known-bug variants.
  *
- * Under test: reference/gate_proj.c (dgemm / Sum2 / MPFR paths, exact comparisons, routing
- * flips), gpu/gate_proj.h (TF32 rounding, error bounds), gpu/gate_proj.c (cpu backend) and
- * harness/ops/gate_proj.c (generators, budgets, the extra hook). Against: MPFR, exact integer
+ * Under test: reference/gate_proj.c (dgemm / Sum2 / MPFR paths, exact comparisons),
+ * harness/core/routing.c (routing flips), gpu/gate_proj.h (TF32 rounding, error bounds),
+ * gpu/gate_proj.c (cpu backend) and harness/ops/gate_proj.c (generators, budgets, the extra
+ * hook). Against: MPFR, exact integer
  * arithmetic, an independent TF32 rounding written with round(), hand-built tokens whose
  * routing class is known, and summations of known worst-case error. */
 #include <criterion/criterion.h>
@@ -12,7 +13,8 @@
 #include <string.h>
 
 #include "gpu/gate_proj.h"
-#include "reference/gate_proj.h"
+#include "spec/gate_proj.h"
+#include "harness/core/routing.h"
 #include "numerics/status.h"
 #include "harness/core/measure.h"
 #include "harness/ops/registry.h"
@@ -315,9 +317,9 @@ Test(gate_proj_routing, classifies_decidable_undecidable_and_tied_tokens)
     double got[12] = {3, 1, 2, 1, 1, 1, 1, 1.5, 1, 1, 5, 3};
     double tol[12];
     for (int i = 0; i < 12; i++) tol[i] = 0x1p-20;
-    ref_route_args r = {GATE_SCORE_SOFTMAX, 1, bias, got, tol};
-    ref_route_stats st;
-    cr_assert_eq(ref_gate_routing(&a, &ref, &r, &st), UD_OK);
+    ud_route_args r = {GATE_SCORE_SOFTMAX, 1, bias, got, tol};
+    ud_route_stats st;
+    cr_assert_eq(ud_route_flips(&a, &ref, &r, &st), UD_OK);
     cr_assert_eq(st.tokens, 4);
     cr_assert_eq(st.ties, 1);
     cr_assert_eq(st.undecidable, 1);
@@ -332,22 +334,22 @@ Test(gate_proj_routing, classifies_decidable_undecidable_and_tied_tokens)
     got[9] = 3;
     got[10] = 3;
     got[11] = 3;
-    cr_assert_eq(ref_gate_routing(&a, &ref, &r, &st), UD_OK);
+    cr_assert_eq(ud_route_flips(&a, &ref, &r, &st), UD_OK);
     cr_assert_eq(st.flips, 1);
     got[9] = 5;
     got[10] = 1;
     got[11] = NAN;
-    cr_assert_eq(ref_gate_routing(&a, &ref, &r, &st), UD_OK);
+    cr_assert_eq(ud_route_flips(&a, &ref, &r, &st), UD_OK);
     cr_assert_eq(st.flips, 1, "a NaN logit is a flip");
     got[11] = 3;
-    cr_assert_eq(ref_gate_routing(&a, &ref, &r, &st), UD_OK);
+    cr_assert_eq(ud_route_flips(&a, &ref, &r, &st), UD_OK);
     cr_assert_eq(st.flips, 0);
     cr_assert_eq(st.flips_all, 1);
 
     /* top-3 of 3: nothing can flip, every token decidable (no tie: the set is everything). */
     r.topk = 3;
     got[10] = 100;
-    cr_assert_eq(ref_gate_routing(&a, &ref, &r, &st), UD_OK);
+    cr_assert_eq(ud_route_flips(&a, &ref, &r, &st), UD_OK);
     cr_assert_eq(st.decidable, 4);
     cr_assert_eq(st.flips_all, 0);
     ud_ref_free(&ref);
@@ -363,9 +365,9 @@ Test(gate_proj_routing, sigmoid_bias_selects_by_biased_score)
     cr_assert_eq(ref_gate_logits(&a, &ref, 0, NULL), UD_OK);
     double got[12], tol[12];
     for (int i = 0; i < 12; i++) { got[i] = ref.r0[i]; tol[i] = 0x1p-20; }
-    ref_route_args r = {GATE_SCORE_SIGMOID_BIAS, 1, bias, got, tol};
-    ref_route_stats st;
-    cr_assert_eq(ref_gate_routing(&a, &ref, &r, &st), UD_OK);
+    ud_route_args r = {GATE_SCORE_SIGMOID_BIAS, 1, bias, got, tol};
+    ud_route_stats st;
+    cr_assert_eq(ud_route_flips(&a, &ref, &r, &st), UD_OK);
     /* the bias makes expert 1 the top-1 of tokens 0 and 3 (sigmoid(1) + 0.9 > sigmoid(5));
      * token 1's logits tie but the biases differ: no tie, expert 1 wins by 0.9. */
     cr_assert_eq(st.ties, 0);
@@ -374,7 +376,7 @@ Test(gate_proj_routing, sigmoid_bias_selects_by_biased_score)
      * sigmoid(3) and sigmoid(5), the runners-up (expert 0) */
     got[1] = -30;
     got[10] = -30;
-    cr_assert_eq(ref_gate_routing(&a, &ref, &r, &st), UD_OK);
+    cr_assert_eq(ud_route_flips(&a, &ref, &r, &st), UD_OK);
     cr_assert_eq(st.flips, 2);
     cr_assert_eq(st.first_flip, 0);
     cr_assert_eq(st.first_in, 1);
@@ -383,7 +385,7 @@ Test(gate_proj_routing, sigmoid_bias_selects_by_biased_score)
     bias[1] = 0.0f;
     got[1] = ref.r0[1];
     got[10] = ref.r0[10];
-    cr_assert_eq(ref_gate_routing(&a, &ref, &r, &st), UD_OK);
+    cr_assert_eq(ud_route_flips(&a, &ref, &r, &st), UD_OK);
     cr_assert_eq(st.ties, 1);
     ud_ref_free(&ref);
 }

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "gpu/layernorm.h"
-#include "reference/layernorm.h"
+#include "spec/layernorm.h"
 #include "numerics/status.h"
 #include "harness/core/measure.h"
 #include "harness/core/gen.h"

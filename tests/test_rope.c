@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "gpu/rope.h"
-#include "reference/rope.h"
+#include "spec/rope.h"
 #include "numerics/status.h"
 #include "harness/core/measure.h"
 #include "harness/core/gen.h"

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "gpu/silu_and_mul.h"
-#include "reference/silu_and_mul.h"
+#include "spec/silu_and_mul.h"
 #include "numerics/status.h"
 #include "harness/core/gen.h"
 #include "harness/ops/registry.h"

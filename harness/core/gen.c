@@ -7,7 +7,7 @@
 
 const char *const ud_gen_names[] = {
     "normal", "uniform", "logu", "rowscale", "subnormal", "zero_rows", "const_rows",
-    "cancel", "near_overflow", "nan_inf", NULL,
+    "cancel", "near_overflow", "nan_inf", "pow2_amax", NULL,
 };
 _Static_assert(sizeof ud_gen_names / sizeof ud_gen_names[0] == UD_GEN_COUNT + 1,
                "every generator needs a name");
@@ -21,8 +21,22 @@ double ud_gen_normal(uint64_t seed, uint64_t stream, uint64_t index)
 /* Row-level draws use their own stream so they do not correlate with element draws. */
 #define ROW_STREAM(s) ((s) ^ 0x5bd1e9955bd1e995ull)
 
+/* 448 * 2^k for row `row` of generator pow2_amax: 448 = 1.75 * 2^8 is E4M3's largest value, so
+ * a row whose max |x| is this has max / 448 = 2^k exactly. 2^k > scale / 8 keeps it above every
+ * normal draw of the row (56 sigma); k is clamped so that the value is a normal number of dt. */
+static double pow2_amax_value(ud_dtype dt, uint64_t seed, uint64_t stream, size_t row, double scale)
+{
+    const ud_format_info *f = ud_format(dt);
+    int e = scale > 0.0 && isfinite(scale) ? ilogb(scale) : 0;   /* 2^e <= scale < 2^(e+1) */
+    int k = e + (int)(ud_rng_u64(seed, ROW_STREAM(stream) ^ 3, row) % 8) - 2;
+    while (448.0 * ldexp(1.0, k) > f->max_finite) k--;
+    while (448.0 * ldexp(1.0, k) < ldexp(1.0, f->emin)) k++;
+    double sign = (ud_rng_u64(seed, ROW_STREAM(stream) ^ 4, row) & 1) ? -1.0 : 1.0;
+    return sign * 448.0 * ldexp(1.0, k);
+}
+
 static double gen_one(ud_dtype dt, ud_gen_kind kind, uint64_t seed, uint64_t stream,
-                      size_t i, size_t row, double scale)
+                      size_t i, size_t row, size_t row_len, double scale)
 {
     const ud_format_info *f = ud_format(dt);
     double u = ud_rng_unit(seed, stream, i);
@@ -64,6 +78,11 @@ static double gen_one(ud_dtype dt, ud_gen_kind kind, uint64_t seed, uint64_t str
         if (v < 0.01) return -INFINITY;
         return scale * ud_gen_normal(seed, stream, i);
     }
+    case UD_GEN_POW2_AMAX: {
+        size_t at = (size_t)(ud_rng_u64(seed, ROW_STREAM(stream) ^ 2, row) % (uint64_t)row_len);
+        if (i - row * row_len == at) return pow2_amax_value(dt, seed, stream, row, scale);
+        return scale * ud_gen_normal(seed, stream, i);
+    }
     default: return 0.0;
     }
 }
@@ -73,7 +92,7 @@ void ud_gen_fill(ud_tensor *t, ud_gen_kind kind, uint64_t seed, uint64_t stream,
 {
     size_t rl = row_len > 0 ? (size_t)row_len : t->numel;
     for (size_t i = 0; i < t->numel; i++) {
-        double v = gen_one(t->dtype, kind, seed, stream, i, i / rl, scale);
+        double v = gen_one(t->dtype, kind, seed, stream, i, i / rl, rl, scale);
         /* Saturate so that a generator never produces Inf by rounding (only nan_inf does). */
         double r = isfinite(v) ? ud_round_sat(t->dtype, v) : v;
         if (isnan(r) && !isnan(v)) r = ud_round_sat(t->dtype, v);

@@ -19,6 +19,9 @@ typedef enum {
     UD_GEN_CANCEL,        /* rows with a large mean (2^10 * scale) and a small spread */
     UD_GEN_NEAR_OVERFLOW, /* magnitudes in [max/4, max] of the dtype (fp16: the range that matters) */
     UD_GEN_NAN_INF,       /* normal with about 1% NaN, +Inf and -Inf injected */
+    UD_GEN_POW2_AMAX,     /* normal, with one element per row set to +-448 * 2^k (k drawn per row,
+                           * 2^k in (scale/8, 32 scale], clamped to the dtype's range): the row's
+                           * max |x| / 448 is an exact power of two (FP8 E4M3 scale edges) */
     UD_GEN_COUNT
 } ud_gen_kind;
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "gpu/fp8_quant_per_token.h"
-#include "reference/fp8_quant_per_token.h"
+#include "spec/fp8_quant_per_token.h"
 #include "numerics/status.h"
 #include "harness/core/gen.h"
 #include "harness/ops/registry.h"
@@ -16,12 +16,15 @@
 
 static const char *const dtypes[] = {"bf16", "fp16", "fp32", NULL};
 static const char *const fmts[] = {"fp32", "ue8m0", NULL};
-/* normal, rowscale, zero_rows, subnormal, nan_inf: harness/gen.h. spike: one large value per
- * row among values 2^-16 smaller (e4m3 subnormals and zeros). ties: each row's amax is
+/* normal, rowscale, zero_rows, subnormal, nan_inf, pow2_amax: harness/gen.h. spike: one large
+ * value per row among values 2^-16 smaller (e4m3 subnormals and zeros). ties: each row's amax is
  * 448 * 2^k (so scale = 2^k and x / scale is exact) and the other values are e4m3 numbers,
- * midpoints between them (round-half-even decides) and midpoints +- one ulp of the dtype. */
-static const char *const values[] = {"normal", "rowscale", "zero_rows", "subnormal", "nan_inf", "spike", "ties", NULL};
-enum { V_NORMAL, V_ROWSCALE, V_ZERO_ROWS, V_SUBNORMAL, V_NAN_INF, V_SPIKE, V_TIES };
+ * midpoints between them (round-half-even decides) and midpoints +- one ulp of the dtype.
+ * pow2_amax: normal values with one +-448 * 2^k per group, so amax / 448 is an exact power of
+ * two — the ue8m0 ceiling's fixed point, which random data essentially never reaches. */
+static const char *const values[] = {"normal", "rowscale", "zero_rows", "subnormal", "nan_inf", "spike", "ties",
+                                     "pow2_amax", NULL};
+enum { V_NORMAL, V_ROWSCALE, V_ZERO_ROWS, V_SUBNORMAL, V_NAN_INF, V_SPIKE, V_TIES, V_POW2_AMAX };
 
 enum { P_DTYPE, P_TOKENS, P_HIDDEN, P_GROUP, P_FMT, P_MIN_SCALE, P_SCALE_UB, P_VALUES, P_SCALE, P_COUNT };
 
@@ -128,6 +131,13 @@ static int generate(const ud_case *c, ud_tensor *in)
     case V_SUBNORMAL: ud_gen_fill(x, UD_GEN_SUBNORMAL, c->seed, 30, hidden, scale); break;
     case V_NAN_INF: ud_gen_fill(x, UD_GEN_NAN_INF, c->seed, 30, hidden, scale); break;
     case V_SPIKE: gen_spike(c, x, hidden, scale); break;
+    case V_POW2_AMAX: {
+        /* The generator's rows are the groups when they tile the row; otherwise a row's one
+         * spike sets only its own group's amax. */
+        int64_t g = group_of(c);
+        ud_gen_fill(x, UD_GEN_POW2_AMAX, c->seed, 30, hidden % g == 0 ? g : hidden, scale);
+        break;
+    }
     default: gen_ties(c, x, hidden, group_of(c)); break;
     }
     /* Every zero_rows case has at least one all-zero row (row 0), whatever the seed. */
@@ -152,7 +162,8 @@ static int reference(const ud_case *c, const ud_tensor *in, ud_ref *ref, int exa
     return ref_fp8_quant_per_token(&a, &ref[0], &ref[1], exact_mpfr);
 }
 
-static const int bugs[] = {FQ_BUG_NONE, FQ_BUG_NO_SATURATION, FQ_BUG_ZERO_SCALE, FQ_BUG_SCALE_BF16};
+static const int bugs[] = {FQ_BUG_NONE, FQ_BUG_NO_SATURATION, FQ_BUG_ZERO_SCALE, FQ_BUG_SCALE_BF16,
+                           FQ_BUG_UE8M0_POW2_OVERSHOOT};
 
 static fq_args kernel_args(const ud_case *c, ud_tensor *in, ud_tensor *out, int dev)
 {
@@ -272,6 +283,8 @@ static const ud_mutant mutants[] = {
                       "become NaN", "nan-mismatch"},
     {"zero_scale", "no min_scale floor: an all-zero group gets scale 0 and q = 0/0 = NaN", "nan-mismatch"},
     {"scale_bf16", "scale computed in bf16 (rounded to the activation dtype)", "tolerance"},
+    {"ue8m0_pow2_overshoot", "ue8m0 power-of-two ceiling bumps the exponent even when the scale already is a power "
+                             "of two (bit-trick off-by-one): such scales double", "tolerance"},
 };
 
 const ud_op ud_op_fp8_quant_per_token = {

@@ -9,10 +9,11 @@
 #include <string.h>
 
 #include "gpu/gate_proj.h"
-#include "reference/gate_proj.h"
+#include "spec/gate_proj.h"
 #include "numerics/status.h"
 #include "harness/core/measure.h"
 #include "harness/core/gen.h"
+#include "harness/core/routing.h"
 #include "harness/ops/registry.h"
 
 /* In GATE_MODE_* order. */
@@ -49,7 +50,7 @@ static const ud_param params[P_COUNT] = {
 static const char *const inputs[] = {"x", "weight", "bias", NULL};
 static const char *const outputs[] = {"logits", NULL};
 
-/* The reference is within 2^-31 |l| <= 2^-31 s of exact (reference/gate_proj.h): 2^-7 u_w s. */
+/* The reference is within 2^-31 |l| <= 2^-31 s of exact (spec/gate_proj.h): 2^-7 u_w s. */
 #define REF_ALLOWANCE_U 0x1p-7
 
 static int mode_of(const ud_case *c) { return (int)c->p[P_MODE].i; }
@@ -271,9 +272,9 @@ static int extra(const ud_case *c, const ud_tensor *in, const ud_tensor *out, co
         tol[i] = ud_tolerance(lg->dtype, ref->r0[i], ref->s[i], b);
     }
     ref_gate_args a = ref_args(c, in);
-    ref_route_args r = {(int)c->p[P_SCORING].i, (int)c->p[P_TOPK].i, (const float *)in[2].host, got, tol};
-    ref_route_stats st;
-    int rc = ref_gate_routing(&a, ref, &r, &st);
+    ud_route_args r = {(int)c->p[P_SCORING].i, (int)c->p[P_TOPK].i, (const float *)in[2].host, got, tol};
+    ud_route_stats st;
+    int rc = ud_route_flips(&a, ref, &r, &st);
     if (rc == UD_OK) {
         size_t scored = st.tokens - st.ties;
         add_metric(res, "route_flips", st.decidable ? (double)st.flips / (double)st.decidable : 0.0, 0.0);

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "gpu/layernorm.h"
-#include "reference/layernorm.h"
+#include "spec/layernorm.h"
 #include "numerics/status.h"
 #include "harness/core/gen.h"
 #include "harness/ops/registry.h"

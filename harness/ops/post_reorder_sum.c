@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "gpu/post_reorder_sum.h"
-#include "reference/post_reorder_sum.h"
+#include "spec/post_reorder_sum.h"
 #include "numerics/status.h"
 #include "harness/core/expert_ids.h"
 #include "harness/core/gen.h"

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "numerics/dtype.h"
+#include "numerics/ref.h"   /* ud_ref: exact reference of one output tensor */
 #include "harness/core/tensor.h"
 
 #define UD_MAX_PARAMS 16
@@ -45,14 +46,6 @@ typedef struct {
                                    * (gradual underflow adds up to half its smallest subnormal
                                    * per rounding, which no relative bound covers) */
 } ud_budget;
-
-/* Exact reference for one output tensor. An element's acceptable exact values are r0[i] and
- * r1[i] (equal when there is one: a spec rounding point within the kernel's error bound of a
- * boundary has two correct roundings); s[i] >= 0 is its condition scale (DESIGN.md). */
-typedef struct {
-    size_t n;
-    double *r0, *r1, *s;
-} ud_ref;
 
 struct ud_case;
 struct ud_result;

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "gpu/rmsnorm.h"
-#include "reference/rmsnorm.h"
+#include "spec/rmsnorm.h"
 #include "numerics/status.h"
 #include "harness/core/gen.h"
 #include "harness/ops/registry.h"
