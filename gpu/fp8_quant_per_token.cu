@@ -125,14 +125,7 @@ static void launch_bug(const fq_args *a, int64_t ngroups, bool vec)
 template <int DT>
 static int launch_dt(const fq_args *a, int bug, int64_t ngroups, bool vec)
 {
-    switch (bug) {
-    case FQ_BUG_NONE: launch_bug<DT, FQ_BUG_NONE>(a, ngroups, vec); break;
-    case FQ_BUG_NO_SATURATION: launch_bug<DT, FQ_BUG_NO_SATURATION>(a, ngroups, vec); break;
-    case FQ_BUG_ZERO_SCALE: launch_bug<DT, FQ_BUG_ZERO_SCALE>(a, ngroups, vec); break;
-    case FQ_BUG_SCALE_BF16: launch_bug<DT, FQ_BUG_SCALE_BF16>(a, ngroups, vec); break;
-    case FQ_BUG_UE8M0_POW2_OVERSHOOT: launch_bug<DT, FQ_BUG_UE8M0_POW2_OVERSHOOT>(a, ngroups, vec); break;
-    default: ud_error("fp8_quant_per_token: unknown variant %d", bug); return UD_EINTERNAL;
-    }
+    UD_TRY(ud_dispatch_bug<FQ_BUG_COUNT>(bug, [&](auto B) { launch_bug<DT, decltype(B)::value>(a, ngroups, vec); }));
     UD_CUDA_LAUNCH_CHECK();
     return UD_OK;
 }

@@ -24,13 +24,24 @@
 #include "numerics/ud_portable.h"
 #include "spec/fp8_quant_per_token.h"   /* FQ_FMT_*, FQ_E4M3_MAX: shared with the reference */
 
+/* Known-bug variants, declared once: X(ENUM, "name", "finding that must catch it", "the bug").
+ * The enum below and the registry's variant table (harness/ops/fp8_quant_per_token.c) come from it. */
+#define FQ_VARIANTS(X)                                                                            \
+    X(NO_SATURATION, "no_saturation", "nan-mismatch",                                             \
+      "converts x / scale without __NV_SATFINITE: values beyond 464 (scale_ub clipping, Inf) "    \
+      "become NaN")                                                                               \
+    X(ZERO_SCALE, "zero_scale", "nan-mismatch",                                                   \
+      "no min_scale floor: an all-zero group gets scale 0 and q = 0/0 = NaN")                     \
+    X(SCALE_BF16, "scale_bf16", "tolerance", "scale computed in bf16 (rounded to the activation dtype)") \
+    X(UE8M0_POW2_OVERSHOOT, "ue8m0_pow2_overshoot", "tolerance",                                  \
+      "ue8m0 power-of-two ceiling bumps the exponent even when the scale already is a power "     \
+      "of two (bit-trick off-by-one): such scales double")
+
 enum {
     FQ_BUG_NONE = 0,
-    FQ_BUG_NO_SATURATION,   /* conversion without __NV_SATFINITE: beyond 464 becomes NaN */
-    FQ_BUG_ZERO_SCALE,      /* no min_scale: an all-zero group divides 0 by 0 */
-    FQ_BUG_SCALE_BF16,      /* scale rounded to bf16 (computed in the activation dtype) */
-    FQ_BUG_UE8M0_POW2_OVERSHOOT, /* ue8m0 ceiling adds a whole exponent step even when the
-                                  * mantissa is zero: an exact power of two doubles */
+#define X(E, ...) FQ_BUG_##E,
+    FQ_VARIANTS(X)
+#undef X
     FQ_BUG_COUNT
 };
 

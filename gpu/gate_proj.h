@@ -23,7 +23,22 @@
 #include "numerics/ud_portable.h"
 #include "spec/gate_proj.h"   /* GATE_MODE_*, GATE_SCORE_*: shared with the reference */
 
-enum { GATE_BUG_NONE = 0, GATE_BUG_BF16_LOGITS, GATE_BUG_TF32_ON, GATE_BUG_COUNT };
+/* Known-bug variants of the kernels, declared once: X(ENUM, "name", "finding", "the bug"). The
+ * enum below and the registry's variant table (harness/ops/gate_proj.c, which adds the fp32
+ * weight cache's variants) come from it. */
+#define GATE_VARIANTS(X)                                                                          \
+    X(BF16_LOGITS, "bf16_logits", "tolerance",                                                    \
+      "fp32 router run in bf16: weight and logits rounded to bf16 (vLLM #14027, #47410 class)")   \
+    X(TF32_ON, "tf32_on", "tolerance",                                                            \
+      "fp32 router GEMM with TF32 tensor-core math left on (operands keep 10 mantissa bits)")
+
+enum {
+    GATE_BUG_NONE = 0,
+#define X(E, ...) GATE_BUG_##E,
+    GATE_VARIANTS(X)
+#undef X
+    GATE_BUG_COUNT
+};
 
 /* The arithmetic a (mode, bug) pair runs: a path is named by the mode that defines it. */
 UD_HD int gate_path(int mode, int bug)

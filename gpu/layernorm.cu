@@ -208,13 +208,9 @@ template <int DT, int PDT>
 int launch_bug(const ln_args *a, int bug, bool vec, bool pvec)
 {
     dim3 grid((unsigned)a->rows), block(LN_LANES);
-    switch (bug) {
-    case LN_BUG_NONE: layernorm_kernel<DT, PDT, LN_BUG_NONE><<<grid, block>>>(*a, vec, pvec); break;
-    case LN_BUG_ONE_PASS_VAR: layernorm_kernel<DT, PDT, LN_BUG_ONE_PASS_VAR><<<grid, block>>>(*a, vec, pvec); break;
-    case LN_BUG_MEAN_INPUT_DTYPE: layernorm_kernel<DT, PDT, LN_BUG_MEAN_INPUT_DTYPE><<<grid, block>>>(*a, vec, pvec); break;
-    case LN_BUG_PARAMS_INPUT_DTYPE: layernorm_kernel<DT, PDT, LN_BUG_PARAMS_INPUT_DTYPE><<<grid, block>>>(*a, vec, pvec); break;
-    default: ud_error("layernorm: unknown variant %d", bug); return UD_EINTERNAL;
-    }
+    UD_TRY(ud_dispatch_bug<LN_BUG_COUNT>(bug, [&](auto B) {
+        layernorm_kernel<DT, PDT, decltype(B)::value><<<grid, block>>>(*a, vec, pvec);
+    }));
     UD_CUDA_LAUNCH_CHECK();
     return UD_OK;
 }

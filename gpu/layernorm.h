@@ -34,11 +34,22 @@
 #define LN_LANES 256
 #define LN_WARPS (LN_LANES / 32)
 
+/* Known-bug variants of the family, declared once: X(ENUM, "name", in layernorm, in
+ * fp32_layernorm, "finding that must catch it", "the bug"). The enum below and the registry's
+ * variant tables (harness/ops/layernorm.c) come from it. */
+#define LN_VARIANTS(X)                                                                            \
+    X(ONE_PASS_VAR, "one_pass_variance", 1, 1, "tolerance",                                       \
+      "var = E[x^2] - E[x]^2 in fp32 (one pass): fails on rows with a large mean")                \
+    X(MEAN_INPUT_DTYPE, "mean_in_input_dtype", 1, 1, "tolerance",                                 \
+      "the sum for the mean (and the mean) kept in the input dtype")                              \
+    X(PARAMS_INPUT_DTYPE, "params_in_input_dtype", 0, 1, "tolerance",                             \
+      "weight and bias rounded to the input dtype (the module cast to bf16) instead of used in fp32")
+
 enum {
     LN_BUG_NONE = 0,
-    LN_BUG_ONE_PASS_VAR,        /* var = max(E[x^2] - E[x]^2, 0) in fp32, one pass over x */
-    LN_BUG_MEAN_INPUT_DTYPE,    /* sum for the mean (and the mean) kept in T instead of fp32 */
-    LN_BUG_PARAMS_INPUT_DTYPE,  /* fp32_layernorm: w, b rounded to the input dtype first */
+#define X(E, ...) LN_BUG_##E,
+    LN_VARIANTS(X)
+#undef X
     LN_BUG_COUNT
 };
 

@@ -65,12 +65,9 @@ static int launch_dt(const prs_args *a, int bug, bool vec)
 {
     dim3 grid((unsigned)a->tokens), block(PRS_THREADS);
     size_t smem = (size_t)a->topk * sizeof(prs_slot);
-    switch (bug) {
-    case PRS_BUG_NONE: post_reorder_sum_kernel<DT, PRS_BUG_NONE><<<grid, block, smem>>>(*a, vec); break;
-    case PRS_BUG_SKIP_EXPERT0: post_reorder_sum_kernel<DT, PRS_BUG_SKIP_EXPERT0><<<grid, block, smem>>>(*a, vec); break;
-    case PRS_BUG_ACC_INPUT_DTYPE: post_reorder_sum_kernel<DT, PRS_BUG_ACC_INPUT_DTYPE><<<grid, block, smem>>>(*a, vec); break;
-    default: ud_error("post_reorder_sum: unknown variant %d", bug); return UD_EINTERNAL;
-    }
+    UD_TRY(ud_dispatch_bug<PRS_BUG_COUNT>(bug, [&](auto B) {
+        post_reorder_sum_kernel<DT, decltype(B)::value><<<grid, block, smem>>>(*a, vec);
+    }));
     UD_CUDA_LAUNCH_CHECK();
     return UD_OK;
 }

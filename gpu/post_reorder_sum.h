@@ -22,10 +22,19 @@
 
 #include "numerics/ud_portable.h"
 
+/* Known-bug variants, declared once: X(ENUM, "name", "finding that must catch it", "the bug").
+ * The enum below and the registry's variant table (harness/ops/post_reorder_sum.c) come from it. */
+#define PRS_VARIANTS(X)                                                                           \
+    X(SKIP_EXPERT0, "skip_expert0", "tolerance",                                                  \
+      "`expert_id > 0` instead of `>= 0`: expert 0's output is never added (sglang post_reorder)") \
+    X(ACC_INPUT_DTYPE, "acc_input_dtype", "tolerance",                                            \
+      "products and running sum rounded to the input dtype instead of an fp32 accumulator")
+
 enum {
     PRS_BUG_NONE = 0,
-    PRS_BUG_SKIP_EXPERT0,      /* `expert_id > 0` instead of `>= 0`: expert 0 never counted */
-    PRS_BUG_ACC_INPUT_DTYPE,   /* sum (and each product) rounded to T, as a sum_vec in T does */
+#define X(E, ...) PRS_BUG_##E,
+    PRS_VARIANTS(X)
+#undef X
     PRS_BUG_COUNT
 };
 

@@ -215,16 +215,9 @@ template <int DT>
 static int launch_dt(const rms_args *a, int bug, bool vec)
 {
     dim3 grid((unsigned)a->rows), block(RMS_LANES);
-    switch (bug) {
-    case RMS_BUG_NONE: rmsnorm_kernel<DT, RMS_BUG_NONE><<<grid, block>>>(*a, vec); break;
-    case RMS_BUG_VAR_INPUT_DTYPE: rmsnorm_kernel<DT, RMS_BUG_VAR_INPUT_DTYPE><<<grid, block>>>(*a, vec); break;
-    case RMS_BUG_EPS_AFTER_SQRT: rmsnorm_kernel<DT, RMS_BUG_EPS_AFTER_SQRT><<<grid, block>>>(*a, vec); break;
-    case RMS_BUG_PRE_ADD_RESIDUAL: rmsnorm_kernel<DT, RMS_BUG_PRE_ADD_RESIDUAL><<<grid, block>>>(*a, vec); break;
-    case RMS_BUG_UNROUNDED_SUM: rmsnorm_kernel<DT, RMS_BUG_UNROUNDED_SUM><<<grid, block>>>(*a, vec); break;
-    case RMS_BUG_WEIGHT_FP32: rmsnorm_kernel<DT, RMS_BUG_WEIGHT_FP32><<<grid, block>>>(*a, vec); break;
-    case RMS_BUG_GEMMA_NO_ONE: rmsnorm_kernel<DT, RMS_BUG_GEMMA_NO_ONE><<<grid, block>>>(*a, vec); break;
-    default: ud_error("rmsnorm: unknown variant %d", bug); return UD_EINTERNAL;
-    }
+    UD_TRY(ud_dispatch_bug<RMS_BUG_COUNT>(bug, [&](auto B) {
+        rmsnorm_kernel<DT, decltype(B)::value><<<grid, block>>>(*a, vec);
+    }));
     UD_CUDA_LAUNCH_CHECK();
     return UD_OK;
 }

@@ -32,14 +32,27 @@
 #define RMS_LANES (1 << RMS_LOG2_LANES)
 #define RMS_WARPS (RMS_LANES / 32)
 
+/* Known-bug variants of the family, declared once: X(ENUM, "name", in rmsnorm, in rmsnorm_gemma,
+ * in rmsnorm_fused_add, "finding that must catch it", "the historical bug"). The enum below and
+ * the registry's variant tables (harness/ops/rmsnorm.c) are generated from it. */
+#define RMS_VARIANTS(X)                                                                               \
+    X(VAR_INPUT_DTYPE, "var_in_input_dtype", 1, 1, 1, "tolerance",                                    \
+      "sum of squares accumulated in the input dtype instead of fp32")                                \
+    X(EPS_AFTER_SQRT, "eps_after_sqrt", 1, 1, 0, "tolerance",                                          \
+      "1/(sqrt(mean(x^2)) + eps) instead of 1/sqrt(mean(x^2) + eps)")                                 \
+    X(WEIGHT_FP32, "weight_mult_fp32", 1, 0, 0, "tolerance",                                           \
+      "multiplies by the weight in fp32 before rounding n (vLLM #42325 class)")                        \
+    X(GEMMA_NO_ONE, "weight_without_one", 0, 1, 0, "tolerance", "multiplies by w instead of (1 + w)")  \
+    X(PRE_ADD_RESIDUAL, "pre_add_residual", 0, 0, 1, "tolerance",                                      \
+      "returns the residual it was given instead of x + residual")                                    \
+    X(UNROUNDED_SUM, "unrounded_sum", 0, 0, 1, "tolerance",                                            \
+      "normalises the fp32 sum x + residual instead of its rounding to dtype")
+
 enum {
     RMS_BUG_NONE = 0,
-    RMS_BUG_VAR_INPUT_DTYPE,    /* sum of squares accumulated in T instead of fp32 */
-    RMS_BUG_EPS_AFTER_SQRT,     /* 1 / (sqrt(mean) + eps) */
-    RMS_BUG_PRE_ADD_RESIDUAL,   /* fused add writes the residual it was given, not x + residual */
-    RMS_BUG_UNROUNDED_SUM,      /* fused add (spec hf) normalises the fp32 sum, not RN_T(sum) */
-    RMS_BUG_WEIGHT_FP32,        /* llama (spec hf) multiplies by w before rounding n to T */
-    RMS_BUG_GEMMA_NO_ONE,       /* gemma multiplies by w instead of (1 + w) */
+#define X(E, ...) RMS_BUG_##E,
+    RMS_VARIANTS(X)
+#undef X
     RMS_BUG_COUNT
 };
 

@@ -36,11 +36,23 @@
  * inv_freq <= 1, so positions below 2^21 suffice, and they are exact in fp32. */
 #define ROPE_MAX_POSITION ((int64_t)1 << 21)
 
+/* Known-bug variants of the kernel, declared once: X(ENUM, "name", "finding that must catch it",
+ * "the bug"). The enum below and the registry's variant table (harness/ops/rope.c, which adds the
+ * cos/sin table cache's variants) come from it. */
+#define ROPE_VARIANTS(X)                                                                          \
+    X(FACTOR_TWICE, "factor_applied_twice", "tolerance",                                          \
+      "partial_rotary_factor applied to an already scaled rotary_dim (GLM-4-0414; "               \
+      "vLLM #29966, #30384, #30389)")                                                             \
+    X(STYLE_SWAPPED, "style_swapped", "tolerance",                                                \
+      "neox (rotate halves) and gptj (interleaved pairs) layouts swapped")                        \
+    X(TABLE_HEAD_DIM, "table_for_head_dim", "tolerance",                                          \
+      "cos/sin table built with inv_freq over head_dim instead of rotary_dim")
+
 enum {
     ROPE_BUG_NONE = 0,
-    ROPE_BUG_FACTOR_TWICE,      /* rotary_dim already scaled, partial_rotary_factor applied again */
-    ROPE_BUG_STYLE_SWAPPED,     /* neox model run with gptj pairing, or the reverse */
-    ROPE_BUG_TABLE_HEAD_DIM,    /* inv_freq exponent 2i / head_dim instead of 2i / rotary_dim */
+#define X(E, ...) ROPE_BUG_##E,
+    ROPE_VARIANTS(X)
+#undef X
     ROPE_BUG_COUNT
 };
 
@@ -112,6 +124,10 @@ typedef struct {
     int style;               /* ROPE_NEOX/GPTJ: part of a cache key; the layout ignores it */
     int dt;                  /* table dtype, UD_DT_* */
 } rope_table_spec;
+
+/* A table cache keys on every field above plus the device; the cache variants of rope
+ * (harness/ops/rope.c, rope_cached.c) leave one out of the key: */
+enum { ROPE_KEY_OMITS_BASE = 1, ROPE_KEY_OMITS_ROTARY_DIM = 2 };
 
 typedef struct { float inv[ROPE_MAX_PAIRS]; } rope_freqs;
 

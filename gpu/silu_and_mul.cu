@@ -48,12 +48,9 @@ static int launch_dt(const silu_args *a, int bug, bool vec)
     /* Enough column blocks that short token counts still fill the GPU; at most 16 per row. */
     int64_t cols = (chunks + SILU_THREADS - 1) / SILU_THREADS;
     dim3 grid((unsigned)a->tokens, (unsigned)(cols < 16 ? cols : 16)), block(SILU_THREADS);
-    switch (bug) {
-    case SILU_BUG_NONE: silu_and_mul_kernel<DT, SILU_BUG_NONE><<<grid, block>>>(*a, vec); break;
-    case SILU_BUG_INPUT_DTYPE: silu_and_mul_kernel<DT, SILU_BUG_INPUT_DTYPE><<<grid, block>>>(*a, vec); break;
-    case SILU_BUG_EXP_OVERFLOW: silu_and_mul_kernel<DT, SILU_BUG_EXP_OVERFLOW><<<grid, block>>>(*a, vec); break;
-    default: ud_error("silu_and_mul: unknown variant %d", bug); return UD_EINTERNAL;
-    }
+    UD_TRY(ud_dispatch_bug<SILU_BUG_COUNT>(bug, [&](auto B) {
+        silu_and_mul_kernel<DT, decltype(B)::value><<<grid, block>>>(*a, vec);
+    }));
     UD_CUDA_LAUNCH_CHECK();
     return UD_OK;
 }

@@ -28,10 +28,20 @@
 #include "numerics/ud_portable.h"
 #include "spec/silu_and_mul.h"   /* SILU_SPEC_*: shared with the reference */
 
+/* Known-bug variants, declared once: X(ENUM, "name", "finding that must catch it", "the bug").
+ * The enum below and the registry's variant table (harness/ops/silu_and_mul.c) come from it. */
+#define SILU_VARIANTS(X)                                                                          \
+    X(INPUT_DTYPE, "silu_input_dtype", "tolerance",                                               \
+      "SiLU computed in the input dtype: exp, 1 + e and g / d each rounded to it")                \
+    X(EXP_OVERFLOW, "exp_overflow", "tolerance",                                                  \
+      "g / (1 + exp(-g)) as vLLM and FlashInfer write it: -0 for g < -88.72, where the exact "    \
+      "value is still a normal bf16/fp32 number")
+
 enum {
     SILU_BUG_NONE = 0,
-    SILU_BUG_INPUT_DTYPE,   /* exp, 1 + e, g / d each rounded to T (SiLU computed in bf16) */
-    SILU_BUG_EXP_OVERFLOW,  /* g / (1 + exp(-g)) as vLLM and FlashInfer write it */
+#define X(E, ...) SILU_BUG_##E,
+    SILU_VARIANTS(X)
+#undef X
     SILU_BUG_COUNT
 };
 

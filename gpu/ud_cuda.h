@@ -5,6 +5,9 @@
 #define UD_CUDA_H
 
 #include <cuda_runtime.h>
+
+#include <utility>
+
 #include "numerics/status.h"
 
 #define UD_CUDA_CHECK(stmt) do {                                                          \
@@ -28,5 +31,26 @@
             return UD_EDEVICE;                                                              \
         }                                                                                   \
     } while (0)
+
+/* A kernel templated on its known-bug variant code (0: production, so no bug code is on the
+ * production path) is instantiated for every code of its table, 0 .. N-1, and the one asked for
+ * is chosen at run time: ud_dispatch_bug<OP_BUG_COUNT>(bug, [&](auto B) {
+ * kernel<decltype(B)::value><<<...>>>(...); }) calls the lambda with std::integral_constant<int, bug>. */
+template <typename F, int... B>
+static int ud_dispatch_bug_(int bug, F &f, std::integer_sequence<int, B...>)
+{
+    bool hit = ((bug == B ? (f(std::integral_constant<int, B>{}), true) : false) || ...);
+    if (!hit) {
+        ud_error("unknown known-bug variant code %d", bug);
+        return UD_EINTERNAL;
+    }
+    return UD_OK;
+}
+
+template <int N, typename F>
+static int ud_dispatch_bug(int bug, F &&f)
+{
+    return ud_dispatch_bug_(bug, f, std::make_integer_sequence<int, N>{});
+}
 
 #endif

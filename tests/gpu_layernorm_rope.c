@@ -56,7 +56,7 @@ static void both_backends(const ud_case *c)
     memset(cpu, 0, sizeof cpu);
     memset(gpu, 0, sizeof gpu);
     /* the second call's inputs (spare) are not used: both backends read `in` */
-    int ok = op->make_tensors(c, in, cpu) == UD_OK && op->make_tensors(c, spare, gpu) == UD_OK;
+    int ok = ud_case_make_tensors(c, in, cpu) == UD_OK && ud_case_make_tensors(c, spare, gpu) == UD_OK;
     ok = ok && op->generate(c, in) == UD_OK;
     if (ok) {
         for (int k = 0; k < nout; k++) ud_tensor_poison(&cpu[k]);
@@ -192,7 +192,7 @@ static void rope_out_of_table(void)
         memset(cpu, 0, sizeof cpu);
         memset(gpu, 0, sizeof gpu);
         memset(spare, 0, sizeof spare);
-        int ok = op->make_tensors(&cases[c], in, cpu) == UD_OK && op->make_tensors(&cases[c], spare, gpu) == UD_OK &&
+        int ok = ud_case_make_tensors(&cases[c], in, cpu) == UD_OK && ud_case_make_tensors(&cases[c], spare, gpu) == UD_OK &&
                  op->generate(&cases[c], in) == UD_OK;
         const int32_t *pos = ok ? in[2].host : NULL;
         ok = ok && pos[3] == 100 && pos[5] == -1;

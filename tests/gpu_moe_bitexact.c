@@ -33,7 +33,7 @@ static long one_case(const ud_case *c)
     memset(in, 0, sizeof in);
     memset(out, 0, sizeof out);
     long diff = -1;
-    if (op->make_tensors(c, in, out) != UD_OK || op->generate(c, in) != UD_OK) goto done;
+    if (ud_case_make_tensors(c, in, out) != UD_OK || op->generate(c, in) != UD_OK) goto done;
     for (int k = 0; k < nout; k++) ud_tensor_poison(&out[k]);
     if (op->run_cpu(c, c->mutant, in, out) != UD_OK) goto done;
     for (int k = 0; k < nout; k++) {

@@ -21,6 +21,7 @@
 #include "numerics/status.h"
 #include "harness/core/gen.h"
 #include "harness/cache/param.h"
+#include "harness/ops/kit.h"
 #include "harness/ops/registry.h"
 #include "harness/cases/spec.h"
 
@@ -41,12 +42,12 @@ static const char *const inputs[] = {"x", "w", NULL};
 static const char *const outputs[] = {"out", NULL};
 static const char *const wnames[] = {"w", NULL};
 
-static int make_tensors(const ud_case *c, ud_tensor *in, ud_tensor *out)
+static int shapes(const ud_case *c, ud_tensor *in, ud_tensor *out)
 {
     int64_t xs[2] = {c->p[P_TOKENS].i, c->p[P_HIDDEN].i}, ws[1] = {c->p[P_HIDDEN].i};
-    UD_TRY(ud_tensor_alloc(&in[0], "x", (ud_dtype)c->p[P_DTYPE].i, 2, xs));
-    UD_TRY(ud_tensor_alloc(&in[1], "w", (ud_dtype)c->p[P_WDTYPE].i, 1, ws));
-    UD_TRY(ud_tensor_alloc(&out[0], "out", UD_F32, 2, xs));
+    UD_TRY(ud_tensor_shape(&in[0], "x", (ud_dtype)c->p[P_DTYPE].i, 2, xs));
+    UD_TRY(ud_tensor_shape(&in[1], "w", (ud_dtype)c->p[P_WDTYPE].i, 1, ws));
+    UD_TRY(ud_tensor_shape(&out[0], "out", UD_F32, 2, xs));
     return UD_OK;
 }
 
@@ -119,19 +120,12 @@ static int alt_config(ud_case *c, int k)
     return 0;
 }
 
-static const ud_cache_variant variants[] = {
-    {"cache_lazy_never_invalidated", UD_CACHE_LAZY, "replace"},
-    {"cache_key_misses_version", UD_CACHE_PTR_ONLY, "inplace_bump"},
-    {"cache_key_misses_aba", UD_CACHE_NO_ALLOC_ID, "aba"},
-    {"cache_key_misses_device", UD_CACHE_NO_DEVICE, "device_change"},
-    {"cache_key_misses_dtype", UD_CACHE_NO_DTYPE, "dtype_change"},
-};
 static const ud_mutant mutants[] = {
-    {"cache_lazy_never_invalidated", "", "cache-stale"},
-    {"cache_key_misses_version", "", "cache-stale"},
-    {"cache_key_misses_aba", "", "cache-stale"},
-    {"cache_key_misses_device", "", "cache-stale"},
-    {"cache_key_misses_dtype", "", "cache-stale"},
+    UD_CACHE_VARIANT("cache_lazy_never_invalidated", "", UD_CACHE_LAZY, 0, "replace"),
+    UD_CACHE_VARIANT("cache_key_misses_version", "", UD_CACHE_PTR_ONLY, 0, "inplace_bump"),
+    UD_CACHE_VARIANT("cache_key_misses_aba", "", UD_CACHE_NO_ALLOC_ID, 0, "aba"),
+    UD_CACHE_VARIANT("cache_key_misses_device", "", UD_CACHE_NO_DEVICE, 0, "device_change"),
+    UD_CACHE_VARIANT("cache_key_misses_dtype", "", UD_CACHE_NO_DTYPE, 0, "dtype_change"),
 };
 
 static const ud_cached_op axpt_cached = {
@@ -140,8 +134,6 @@ static const ud_cached_op axpt_cached = {
     .act_dtype_param = "dtype",
     .derived = "fp32 copy of w",
     .when = "wdtype bf16 or fp16",
-    .variants = variants,
-    .nvariants = 5,
     .applies = applies,
     .alt_config = alt_config,
     .forward = forward,
@@ -155,7 +147,7 @@ static const ud_op axpt = {
     .nparams = P_COUNT,
     .inputs = inputs,
     .outputs = outputs,
-    .make_tensors = make_tensors,
+    .shapes = shapes,
     .generate = generate,
     .mutants = mutants,
     .nmutants = 5,
@@ -349,13 +341,13 @@ Test(scenarios, production_passes_and_the_nobump_write_is_reported_unobservable)
  * scenario's mutation and the parameter. */
 Test(scenarios, every_key_policy_is_caught_by_the_scenario_named_for_it)
 {
-    for (int v = 0; v < axpt_cached.nvariants; v++) {
+    for (int v = 0; v < UD_NELEMS(mutants); v++) {
         ud_scenario_result r[UD_SC_COUNT];
-        check(variants[v].policy, r);
+        check((ud_cache_policy)mutants[v].cache_policy, r);
         int s = 0;
-        while (ud_scenario_names[s] && strcmp(ud_scenario_names[s], variants[v].scenario)) s++;
+        while (ud_scenario_names[s] && strcmp(ud_scenario_names[s], mutants[v].scenario)) s++;
         cr_assert_lt(s, UD_SC_COUNT);
-        cr_assert_eq(r[s].verdict, UD_VERDICT_STALE, "%s: %s is %s: %s", variants[v].mutant, ud_scenario_names[s],
+        cr_assert_eq(r[s].verdict, UD_VERDICT_STALE, "%s: %s is %s: %s", mutants[v].name, ud_scenario_names[s],
                      ud_verdict_names[r[s].verdict], r[s].detail);
         cr_assert(strstr(r[s].detail, "differ from a fresh uncached instance") || strstr(r[s].detail, "served the"),
                   "%s", r[s].detail);

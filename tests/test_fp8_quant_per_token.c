@@ -136,7 +136,7 @@ Test(fq_reference, fast_path_and_mpfr_give_identical_scales_and_candidates)
         ud_ref f[2], m[2];
         memset(in, 0, sizeof in);
         memset(out, 0, sizeof out);
-        cr_assert_eq(op->make_tensors(&cases[k], in, out), UD_OK);
+        cr_assert_eq(ud_case_make_tensors(&cases[k], in, out), UD_OK);
         cr_assert_eq(op->generate(&cases[k], in), UD_OK);
         for (int o = 0; o < 2; o++) {
             cr_assert_eq(ud_ref_alloc(&f[o], out[o].numel), UD_OK);

@@ -103,7 +103,7 @@ Test(gate_proj_reference, fast_path_agrees_with_mpfr_on_generated_data)
     size_t n = expand(kv, &cases);
     for (size_t k = 0; k < n; k++) {
         ud_tensor in[UD_MAX_TENSORS] = {0}, out[UD_MAX_TENSORS] = {0};
-        cr_assert_eq(gate_op()->make_tensors(&cases[k], in, out), UD_OK);
+        cr_assert_eq(ud_case_make_tensors(&cases[k], in, out), UD_OK);
         cr_assert_eq(gate_op()->generate(&cases[k], in), UD_OK);
         assert_not_all_zero(&in[0], cases[k].label);
         assert_not_all_zero(&in[1], cases[k].label);
@@ -122,7 +122,7 @@ Test(gate_proj_reference, fast_path_agrees_with_mpfr_on_adversarial_data)
     ud_case *cases;
     cr_assert_eq(expand(kv, &cases), 1);
     ud_tensor in[UD_MAX_TENSORS] = {0}, out[UD_MAX_TENSORS] = {0};
-    cr_assert_eq(gate_op()->make_tensors(&cases[0], in, out), UD_OK);
+    cr_assert_eq(ud_case_make_tensors(&cases[0], in, out), UD_OK);
     float *x = in[0].host, *w = in[1].host;
     const int H = 64;
     for (int t = 0; t < 4; t++)
@@ -164,7 +164,7 @@ Test(gate_proj_reference, both_paths_exact_on_integer_data)
     ud_case *cases;
     cr_assert_eq(expand(kv, &cases), 1);
     ud_tensor in[UD_MAX_TENSORS] = {0}, out[UD_MAX_TENSORS] = {0};
-    cr_assert_eq(gate_op()->make_tensors(&cases[0], in, out), UD_OK);
+    cr_assert_eq(ud_case_make_tensors(&cases[0], in, out), UD_OK);
     for (size_t i = 0; i < in[0].numel; i++) ud_set(UD_BF16, in[0].host, i, (double)((int)(i * 7919 % 257) - 128));
     for (size_t i = 0; i < in[1].numel; i++) ud_set(UD_F32, in[1].host, i, (double)((int64_t)(i * 104729 % 2097153) - 1048576));
     int64_t T = 5, H = 300, E = 7;
@@ -402,7 +402,7 @@ Test(gate_proj_kernel, writes_every_logit_in_every_mode_and_variant)
     for (size_t k = 0; k < n; k++)
         for (int m = 0; m <= gate_op()->nmutants; m++) {
             ud_tensor in[UD_MAX_TENSORS] = {0}, out[UD_MAX_TENSORS] = {0};
-            cr_assert_eq(gate_op()->make_tensors(&cases[k], in, out), UD_OK);
+            cr_assert_eq(ud_case_make_tensors(&cases[k], in, out), UD_OK);
             cr_assert_eq(gate_op()->generate(&cases[k], in), UD_OK);
             ud_tensor_poison(&out[0]);
             cr_assert_eq(gate_op()->run_cpu(&cases[k], m, in, out), UD_OK);

@@ -132,7 +132,7 @@ Test(post_reorder_reference, fast_path_agrees_with_mpfr_on_random_data)
             ud_tensor in[UD_MAX_TENSORS], out[UD_MAX_TENSORS];
             memset(in, 0, sizeof in);
             memset(out, 0, sizeof out);
-            cr_assert_eq(op->make_tensors(&cases[k], in, out), UD_OK);
+            cr_assert_eq(ud_case_make_tensors(&cases[k], in, out), UD_OK);
             cr_assert_eq(op->generate(&cases[k], in), UD_OK);
             ref_prs_args a = {(ud_dtype)in[0].dtype, cases[k].p[ud_param_index(op, "tokens")].i,
                               cases[k].p[ud_param_index(op, "topk")].i, 33, in[0].host, in[1].host,
@@ -233,7 +233,7 @@ Test(post_reorder_kernel, tokens_without_a_local_expert_are_exactly_zero_and_pad
         ud_tensor in[UD_MAX_TENSORS], out[UD_MAX_TENSORS];
         memset(in, 0, sizeof in);
         memset(out, 0, sizeof out);
-        cr_assert_eq(op->make_tensors(&cases[c], in, out), UD_OK);
+        cr_assert_eq(ud_case_make_tensors(&cases[c], in, out), UD_OK);
         cr_assert_eq(op->generate(&cases[c], in), UD_OK);
         ud_tensor_poison(&out[0]);
         cr_assert_eq(op->run_cpu(&cases[c], 0, in, out), UD_OK);

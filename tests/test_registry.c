@@ -54,7 +54,7 @@ Test(registry, every_operator_is_complete)
         cr_assert_not_null(op->run_cuda, "%s: no cuda backend", op->name);
 #endif
         cr_assert_not_null(op->budget, "%s: no budgets", op->name);
-        cr_assert_not_null(op->make_tensors, "%s", op->name);
+        cr_assert_not_null(op->shapes, "%s", op->name);
         cr_assert_not_null(op->generate, "%s", op->name);
         cr_assert(op->inputs && op->inputs[0] && op->outputs && op->outputs[0], "%s: tensors", op->name);
         cr_assert(op->doc && file_exists(op->doc), "%s: docs page %s missing", op->name, op->doc ? op->doc : "(none)");

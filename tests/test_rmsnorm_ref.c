@@ -30,7 +30,7 @@ static void compare_paths(const char *op_name, const char *dtype, const char *hi
     cr_assert_eq(ud_spec_expand(&s, &cases, &n, err, sizeof err), 0, "%s", err);
     for (size_t k = 0; k < n; k++) {
         ud_tensor in[UD_MAX_TENSORS] = {0}, out[UD_MAX_TENSORS] = {0};
-        cr_assert_eq(op->make_tensors(&cases[k], in, out), UD_OK);
+        cr_assert_eq(ud_case_make_tensors(&cases[k], in, out), UD_OK);
         cr_assert_eq(op->generate(&cases[k], in), UD_OK);
         /* inputs are not all zero (the test would be vacuous) */
         int nonzero = 0;
@@ -100,7 +100,7 @@ Test(rmsnorm_reference, offers_two_candidates_exactly_near_rounding_boundaries)
     char err[512];
     cr_assert_eq(ud_spec_expand(&s, &cases, &n, err, sizeof err), 0, "%s", err);
     ud_tensor in[UD_MAX_TENSORS] = {0}, out[UD_MAX_TENSORS] = {0};
-    cr_assert_eq(op->make_tensors(&cases[0], in, out), UD_OK);
+    cr_assert_eq(ud_case_make_tensors(&cases[0], in, out), UD_OK);
     cr_assert_eq(op->generate(&cases[0], in), UD_OK);
     ud_ref ref;
     cr_assert_eq(ud_ref_alloc(&ref, out[0].numel), UD_OK);

@@ -66,7 +66,7 @@ typedef struct {
 static inline void ud_test_make(const ud_case *c, ud_bufs *b)
 {
     memset(b, 0, sizeof *b);
-    cr_assert_eq(c->op->make_tensors(c, b->in, b->out), UD_OK);
+    cr_assert_eq(ud_case_make_tensors(c, b->in, b->out), UD_OK);
     cr_assert_eq(c->op->generate(c, b->in), UD_OK);
 }
 

@@ -125,11 +125,11 @@ static int make_tensors(module *m)
     free_tensors(m);
     const ud_op *op = m->c.op;
     char msg[256] = "";
-    if (op->validate && op->validate(&m->c, msg, sizeof msg)) {
+    if (ud_case_validate(&m->c, msg, sizeof msg)) {
         ud_error("cache check: %s: %s", m->c.label, msg);
         return UD_EUSAGE;
     }
-    UD_TRY(op->make_tensors(&m->c, m->in, m->out));
+    UD_TRY(ud_case_make_tensors(&m->c, m->in, m->out));
     UD_TRY(op->generate(&m->c, m->in));
     for (int k = 0; k < m->nout; k++) {
         m->got[k] = malloc(ud_tensor_bytes(&m->out[k]) + 1);
@@ -188,7 +188,7 @@ static int new_contents(module *m, int k, void **buf)
     ud_tensor in[UD_MAX_TENSORS], out[UD_MAX_TENSORS];
     memset(in, 0, sizeof in);
     memset(out, 0, sizeof out);
-    int rc = t.op->make_tensors(&t, in, out);
+    int rc = ud_case_make_tensors(&t, in, out);
     if (rc == UD_OK) rc = t.op->generate(&t, in);
     const ud_phandle *h = &m->p[k];
     *buf = malloc(ud_phandle_bytes(h) + 1);
@@ -734,12 +734,11 @@ int ud_cache_check_case(const ud_case *c, ud_cache_policy policy, const ud_cache
 
 int ud_cache_case_policy(const ud_case *c, ud_cache_policy *p)
 {
-    if (!c->mutant) { *p = UD_CACHE_PRODUCTION; return 0; }
-    const ud_cached_op *cop = c->op->cached;
-    const char *name = c->op->mutants[c->mutant - 1].name;
-    for (int v = 0; cop && v < cop->nvariants; v++)
-        if (strcmp(cop->variants[v].mutant, name) == 0) { *p = cop->variants[v].policy; return 0; }
-    return -1;
+    const ud_mutant *m = ud_case_variant(c);
+    if (!m) { *p = UD_CACHE_PRODUCTION; return 0; }
+    if (!c->op->cached || !m->scenario) return -1;   /* a kernel variant */
+    *p = (ud_cache_policy)m->cache_policy;
+    return 0;
 }
 
 int ud_cache_is_variant(const ud_case *c)
@@ -750,12 +749,8 @@ int ud_cache_is_variant(const ud_case *c)
 
 const char *ud_cache_case_scenario(const ud_case *c)
 {
-    const ud_cached_op *cop = c->op->cached;
-    if (!c->mutant || !cop) return "";
-    const char *name = c->op->mutants[c->mutant - 1].name;
-    for (int v = 0; v < cop->nvariants; v++)
-        if (strcmp(cop->variants[v].mutant, name) == 0) return cop->variants[v].scenario;
-    return "";
+    const ud_mutant *m = ud_case_variant(c);
+    return m && c->op->cached && m->scenario ? m->scenario : "";
 }
 
 int ud_cache_check_result(const ud_case *c, ud_backend backend, ud_result *res)
@@ -769,7 +764,7 @@ int ud_cache_check_result(const ud_case *c, ud_backend backend, ud_result *res)
     if (cop->reduce) {
         char msg[256];
         cop->reduce(&r);
-        if (r.op->validate && r.op->validate(&r, msg, sizeof msg)) r = *c;
+        if (ud_case_validate(&r, msg, sizeof msg)) r = *c;
         ud_case_format_label(&r);
     }
     ud_cache_check_opts o = {backend};
@@ -1147,13 +1142,11 @@ int ud_cache_seq_parse(const char *text, const char *path, const ud_op *(*find)(
     snprintf(s->variant, sizeof s->variant, "%s", variant);
     s->policy = UD_CACHE_PRODUCTION;
     if (strcmp(variant, "production") != 0) {
-        const ud_cached_op *cop = op->cached;
         int found = 0;
-        for (int v = 0; v < cop->nvariants && !found; v++)
-            if (strcmp(cop->variants[v].mutant, variant) == 0) {
-                s->policy = cop->variants[v].policy;
-                for (int m = 0; m < op->nmutants; m++)
-                    if (strcmp(op->mutants[m].name, variant) == 0) s->c.mutant = m + 1;
+        for (int m = 0; m < op->nmutants && !found; m++)
+            if (op->mutants[m].scenario && strcmp(op->mutants[m].name, variant) == 0) {
+                s->policy = (ud_cache_policy)op->mutants[m].cache_policy;
+                s->c.mutant = m + 1;
                 found = 1;
             }
         if (!found && ud_cache_policy_parse(variant, &s->policy) == 0) found = 1;

@@ -27,14 +27,6 @@
 #define UD_CACHE_MAX_PARAMS 4
 #define UD_CACHE_MAX_CONFIGS 8
 
-/* A known-bug cache variant: a mutant of the registry operator whose kernels are production
- * and whose cache uses `policy`; `scenario` is the scenario named for it (it must catch it). */
-typedef struct {
-    const char *mutant;
-    ud_cache_policy policy;
-    const char *scenario;
-} ud_cache_variant;
-
 /* One forward call of a module. */
 typedef struct {
     const ud_case *c;          /* the case as the scenario left it (activation dtype, config) */
@@ -61,8 +53,6 @@ typedef struct ud_cached_op {
     const char *act_dtype_param;      /* optional: activation-dtype parameter the derived state depends on */
     const char *derived;              /* what is cached, for messages */
     const char *when;                 /* the cases that keep derived state, for n/a lines */
-    const ud_cache_variant *variants;
-    int nvariants;
     /* Does case c keep derived state (param -1) / a derived copy of parameter p? */
     int (*applies)(const ud_case *c, int param);
     /* Optional: writes configuration k (1..UD_CACHE_MAX_CONFIGS) of the case into *c: another

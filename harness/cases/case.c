@@ -1,10 +1,14 @@
-/* case.c — parameter access and labels for cases (separate from the registry table so the
- * core library does not depend on the operators). */
+/* case.c — parameter access, labels, and the tensors of a case: their shapes come from the
+ * operator (ud_op.shapes), the element cap and the allocation from here, for every operator
+ * alike (separate from the registry table so the core library does not depend on the
+ * operators). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness/ops/registry.h"
+#include "numerics/status.h"
 
 int ud_param_index(const ud_op *op, const char *name)
 {
@@ -42,4 +46,80 @@ void ud_case_format_label(ud_case *c)
         }
     }
     if (off < n) snprintf(c->label + off, n - off, ", seed=%llu)", (unsigned long long)c->seed);
+}
+
+/* ---- the case's tensors: one owner for their sizes ---- */
+
+static int count_tensors(const char *const *names)
+{
+    int n = 0;
+    while (names && names[n]) n++;
+    return n;
+}
+
+int ud_case_ninputs(const ud_case *c) { return count_tensors(c->op->inputs); }
+int ud_case_noutputs(const ud_case *c) { return count_tensors(c->op->outputs); }
+
+/* Shapes of every tensor of the case (no buffers), and the first one over the element cap. */
+static int case_shapes(const ud_case *c, ud_tensor *in, ud_tensor *out, char *msg, size_t n)
+{
+    memset(in, 0, UD_MAX_TENSORS * sizeof *in);
+    memset(out, 0, UD_MAX_TENSORS * sizeof *out);
+    int rc = c->op->shapes(c, in, out);
+    if (rc != UD_OK) {
+        snprintf(msg, n, "the tensors' shapes do not fit in memory");
+        return rc;
+    }
+    for (int io = 0; io < 2; io++) {
+        const ud_tensor *t = io ? out : in;
+        int nt = io ? ud_case_noutputs(c) : ud_case_ninputs(c);
+        for (int k = 0; k < nt; k++) {
+            if ((double)t[k].numel <= UD_MAX_ELEMENTS) continue;
+            int off = snprintf(msg, n, "%s %s [", io ? "output" : "input", t[k].name);
+            for (int d = 0; d < t[k].ndim && off > 0 && (size_t)off < n; d++)
+                off += snprintf(msg + off, n - (size_t)off, "%s%lld", d ? ", " : "", (long long)t[k].shape[d]);
+            if (off > 0 && (size_t)off < n)
+                snprintf(msg + off, n - (size_t)off, "] has %.4g elements, more than this tool allocates for one tensor (%.2g)",
+                         (double)t[k].numel, UD_MAX_ELEMENTS);
+            return UD_EUSAGE;
+        }
+    }
+    return UD_OK;
+}
+
+int ud_case_validate(const ud_case *c, char *msg, size_t n)
+{
+    if (c->op->validate && c->op->validate(c, msg, n)) return -1;
+    ud_tensor in[UD_MAX_TENSORS], out[UD_MAX_TENSORS];
+    return case_shapes(c, in, out, msg, n) == UD_OK ? 0 : -1;
+}
+
+double ud_case_footprint(const ud_case *c)
+{
+    ud_tensor in[UD_MAX_TENSORS], out[UD_MAX_TENSORS];
+    char msg[256];
+    if (case_shapes(c, in, out, msg, sizeof msg) != UD_OK) return INFINITY;
+    double bytes = 0.0;
+    /* Inputs: the tensors and one saved copy (repeat runs, cross-check). Outputs: the tensor,
+     * two snapshots (first run, cpu run), the reference's two candidates and condition scale
+     * (doubles), and the comparison's per-element error (float). */
+    for (int k = 0; k < ud_case_ninputs(c); k++) bytes += 2.0 * (double)ud_tensor_bytes(&in[k]);
+    for (int k = 0; k < ud_case_noutputs(c); k++)
+        bytes += 3.0 * (double)ud_tensor_bytes(&out[k]) + (3 * 8 + 4) * (double)out[k].numel;
+    return bytes;
+}
+
+int ud_case_make_tensors(const ud_case *c, ud_tensor *in, ud_tensor *out)
+{
+    char msg[512];
+    int rc = case_shapes(c, in, out, msg, sizeof msg);
+    if (rc != UD_OK) { ud_error("%s: %s", c->label, msg); return rc; }
+    for (int k = 0; k < ud_case_ninputs(c); k++)
+        if ((rc = ud_tensor_alloc_host(&in[k])) != UD_OK) goto fail;
+    for (int k = 0; k < ud_case_noutputs(c); k++)
+        if ((rc = ud_tensor_alloc_host(&out[k])) != UD_OK) goto fail;
+    return UD_OK;
+fail:
+    for (int k = 0; k < UD_MAX_TENSORS; k++) { ud_tensor_free(&in[k]); ud_tensor_free(&out[k]); }
+    return rc;
 }

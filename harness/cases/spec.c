@@ -228,7 +228,7 @@ int ud_spec_expand(const ud_spec *s, ud_case **cases, size_t *ncases, char *err,
         c->budget_scaled = s->budget_scaled;
         ud_case_format_label(c);
         char msg[400];
-        if (op->validate && op->validate(c, msg, sizeof msg)) {
+        if (ud_case_validate(c, msg, sizeof msg)) {
             snprintf(err, errn, "%s:%d: %s: %s", s->file ? s->file : "command line", s->line, c->label, msg);
             return -1;
         }

@@ -86,7 +86,7 @@ static int bench_one(const ud_case *c, int iters, size_t l2, double copy_gbps, b
     ud_tensor in[UD_MAX_TENSORS], out[UD_MAX_TENSORS];
     memset(in, 0, sizeof in);
     memset(out, 0, sizeof out);
-    UD_TRY(op->make_tensors(c, in, out));
+    UD_TRY(ud_case_make_tensors(c, in, out));
     UD_TRY(op->generate(c, in));
     size_t bytes = 0;
     for (int k = 0; k < nin; k++) bytes += ud_tensor_bytes(&in[k]);

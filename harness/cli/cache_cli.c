@@ -273,7 +273,8 @@ int ud_cmd_cache_check(int argc, char **argv)
         if (ud_cache_case_policy(&c, &pol)) {
             fprintf(stderr, "ulpdiff cache-check: --mutant %s is a kernel variant, not a cache variant; cache variants of %s:",
                     o.mutant, op->name);
-            for (int v = 0; v < op->cached->nvariants; v++) fprintf(stderr, " %s.%s", op->name, op->cached->variants[v].mutant);
+            for (int v = 0; v < op->nmutants; v++)
+                if (op->mutants[v].scenario) fprintf(stderr, " %s.%s", op->name, op->mutants[v].name);
             fprintf(stderr, "\n");
             return UD_EXIT_USAGE;
         }

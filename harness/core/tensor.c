@@ -9,20 +9,41 @@
 
 #include "numerics/status.h"
 
-int ud_tensor_alloc(ud_tensor *t, const char *name, ud_dtype dtype, int ndim, const int64_t *shape)
+int ud_tensor_shape(ud_tensor *t, const char *name, ud_dtype dtype, int ndim, const int64_t *shape)
 {
     memset(t, 0, sizeof *t);
     t->name = name;
     t->dtype = dtype;
     t->ndim = ndim;
     t->numel = 1;
-    for (int d = 0; d < ndim; d++) { t->shape[d] = shape[d]; t->numel *= (size_t)shape[d]; }
+    if (ndim < 0 || ndim > UD_MAX_DIMS) { ud_error("tensor %s: %d dimensions (at most %d)", name, ndim, UD_MAX_DIMS); return UD_EINTERNAL; }
+    for (int d = 0; d < ndim; d++) {
+        /* The product is checked as it grows: a shape whose element count does not fit is
+         * refused, never wrapped into a small allocation. */
+        if (shape[d] < 0 || (shape[d] > 0 && t->numel > SIZE_MAX / 16 / (size_t)shape[d])) {
+            ud_error("tensor %s: dimension %d of %lld does not fit in memory", name, d, (long long)shape[d]);
+            return UD_EUSAGE;
+        }
+        t->shape[d] = shape[d];
+        t->numel *= (size_t)shape[d];
+    }
+    return UD_OK;
+}
+
+int ud_tensor_alloc_host(ud_tensor *t)
+{
     size_t bytes = ud_tensor_bytes(t);
     /* 64-byte alignment: the cpu backend may use wide loads, and 16-byte alignment of row
      * starts is what the CUDA launchers test for their vector path. */
     t->host = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
     UD_ALLOC_CHECK(t->host);
     return UD_OK;
+}
+
+int ud_tensor_alloc(ud_tensor *t, const char *name, ud_dtype dtype, int ndim, const int64_t *shape)
+{
+    UD_TRY(ud_tensor_shape(t, name, dtype, ndim, shape));
+    return ud_tensor_alloc_host(t);
 }
 
 void ud_tensor_free(ud_tensor *t)

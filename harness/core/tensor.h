@@ -19,6 +19,13 @@ typedef struct {
     void *dev;      /* NULL unless on a device */
 } ud_tensor;
 
+/* Name, dtype and shape only; no buffer (an operator's `shapes` callback declares its tensors
+ * so; ud_case_make_tensors checks the sizes and allocates). UD_EUSAGE when the element count
+ * overflows. */
+int ud_tensor_shape(ud_tensor *t, const char *name, ud_dtype dtype, int ndim, const int64_t *shape);
+/* The host buffer of a shaped tensor (64-byte aligned). */
+int ud_tensor_alloc_host(ud_tensor *t);
+/* ud_tensor_shape, then ud_tensor_alloc_host. */
 int ud_tensor_alloc(ud_tensor *t, const char *name, ud_dtype dtype, int ndim, const int64_t *shape);
 void ud_tensor_free(ud_tensor *t);
 size_t ud_tensor_bytes(const ud_tensor *t);

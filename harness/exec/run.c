@@ -180,7 +180,7 @@ int ud_run_case(const ud_case *c, const ud_run_opts *o, ud_result *res)
         res->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         return crc;
     }
-    int rc = op->make_tensors(c, in, out);
+    int rc = ud_case_make_tensors(c, in, out);
     if (rc == UD_OK) rc = op->generate(c, in);
     for (int k = 0; rc == UD_OK && k < nout; k++) rc = ud_ref_alloc(&ref[k], out[k].numel);
     if (rc == UD_OK) rc = op->reference(c, in, ref, o->exact_mpfr);

@@ -94,7 +94,7 @@ static int export_case(const ud_case *c, size_t index, const char *dir, json_t *
     memset(out, 0, sizeof out);
     char id[96], path[4400], file[200];
     snprintf(id, sizeof id, "%05zu_%s", index + 1, op->name);
-    int rc = op->make_tensors(c, in, out);
+    int rc = ud_case_make_tensors(c, in, out);
     if (rc == UD_OK) rc = op->generate(c, in);
     snprintf(path, sizeof path, "%s/%s", dir, id);
     if (rc == UD_OK && mkdir(path, 0777) != 0) { ud_error("export: cannot create %s: %s", path, strerror(errno)); rc = UD_EINTERNAL; }
@@ -381,7 +381,7 @@ static int open_case(const char *dir, const char *mpath, json_t *jc, size_t i, i
         c->line = (int)json_integer_value(json_object_get(src, "line"));
     }
     ud_case_format_label(c);
-    if (reg->validate && reg->validate(c, err, sizeof err)) { problem(ex, errf, "%s: %s: %s\n", where, c->label, err); return CASE_BAD; }
+    if (ud_case_validate(c, err, sizeof err)) { problem(ex, errf, "%s: %s: %s\n", where, c->label, err); return CASE_BAD; }
 
     /* The tensors the operator defines for these parameters are the truth; the manifest only
      * names their files. */
@@ -389,7 +389,7 @@ static int open_case(const char *dir, const char *mpath, json_t *jc, size_t i, i
     ud_tensor in[UD_MAX_TENSORS], out[UD_MAX_TENSORS];
     memset(in, 0, sizeof in);
     memset(out, 0, sizeof out);
-    if (reg->make_tensors(c, in, out) != UD_OK) { problem(ex, errf, "%s: cannot allocate the tensors of %s\n", where, c->label); free_tensors(in, nin); free_tensors(out, nout); return CASE_BAD; }
+    if (ud_case_make_tensors(c, in, out) != UD_OK) { problem(ex, errf, "%s: cannot allocate the tensors of %s\n", where, c->label); free_tensors(in, nin); free_tensors(out, nout); return CASE_BAD; }
     int bad = 0, missing = 0;
     json_t *jin = json_object_get(jc, "inputs"), *jout = json_object_get(jc, "outputs");
     char what[512];

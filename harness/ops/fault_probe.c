@@ -24,11 +24,11 @@ static const ud_param params[P_COUNT] = {
 static const char *const inputs[] = {"x", NULL};
 static const char *const outputs[] = {"out", NULL};
 
-static int make_tensors(const ud_case *c, ud_tensor *in, ud_tensor *out)
+static int shapes(const ud_case *c, ud_tensor *in, ud_tensor *out)
 {
     int64_t shape[2] = {c->p[P_TOKENS].i, c->p[P_HIDDEN].i};
-    UD_TRY(ud_tensor_alloc(&in[0], "x", UD_F32, 2, shape));
-    UD_TRY(ud_tensor_alloc(&out[0], "out", UD_F32, 2, shape));
+    UD_TRY(ud_tensor_shape(&in[0], "x", UD_F32, 2, shape));
+    UD_TRY(ud_tensor_shape(&out[0], "out", UD_F32, 2, shape));
     return UD_OK;
 }
 
@@ -95,7 +95,7 @@ const ud_op ud_probe_fault_probe = {
     .summary = "out = x (fp32 copy); variants fault on purpose (isolation and sanitizer self-tests)",
     .doc = "docs/nightly.md",
     .params = params, .nparams = P_COUNT, .inputs = inputs, .outputs = outputs,
-    .make_tensors = make_tensors, .generate = generate, .reference = reference,
+    .shapes = shapes, .generate = generate, .reference = reference,
     .run_cpu = run_cpu, .run_cuda = RUN_CUDA, .budget = budget,
     .mutants = mutants, .nmutants = FP_COUNT - 1,
     .bitwise_backends = 1,

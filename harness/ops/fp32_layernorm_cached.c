@@ -84,20 +84,11 @@ static int forward(const ud_call *x)
 }
 
 /* The registry's mutants of the same names (harness/ops/layernorm.c) select these. */
-static const ud_cache_variant variants[] = {
-    {"cache_misses_aba", UD_CACHE_NO_ALLOC_ID, "aba"},
-    {"cache_misses_inplace_update", UD_CACHE_PTR_ONLY, "inplace_bump"},
-    {"cache_never_invalidated", UD_CACHE_LAZY, "replace"},
-    {"cache_misses_device_change", UD_CACHE_NO_DEVICE, "device_change"},
-};
-
 const ud_cached_op ud_cached_fp32_layernorm = {
     .params = params,
     .param_dtypes = param_dtypes,
     .derived = "fp32 copies of weight and bias",
     .when = "pdtype=bf16 or fp16 with affine=weight_bias or weight",
-    .variants = variants,
-    .nvariants = (int)(sizeof variants / sizeof variants[0]),
     .applies = applies,
     .reduce = reduce,
     .forward = forward,

@@ -10,6 +10,7 @@
 #include "spec/fp8_quant_per_token.h"
 #include "numerics/status.h"
 #include "harness/core/gen.h"
+#include "harness/ops/kit.h"
 #include "harness/ops/registry.h"
 #include "harness/core/result.h"
 #include "harness/core/ulp.h"
@@ -60,22 +61,12 @@ static int64_t groups_per_row(const ud_case *c)
     return (c->p[P_HIDDEN].i + g - 1) / g;
 }
 
-static int validate(const ud_case *c, char *msg, size_t n)
-{
-    if ((double)c->p[P_TOKENS].i * (double)c->p[P_HIDDEN].i > 1.5e9) {
-        snprintf(msg, n, "tokens * hidden = %.3g elements is more than this tool allocates (1.5e9)",
-                 (double)c->p[P_TOKENS].i * (double)c->p[P_HIDDEN].i);
-        return -1;
-    }
-    return 0;
-}
-
-static int make_tensors(const ud_case *c, ud_tensor *in, ud_tensor *out)
+static int shapes(const ud_case *c, ud_tensor *in, ud_tensor *out)
 {
     int64_t xs[2] = {c->p[P_TOKENS].i, c->p[P_HIDDEN].i}, ss[2] = {c->p[P_TOKENS].i, groups_per_row(c)};
-    UD_TRY(ud_tensor_alloc(&in[0], "x", (ud_dtype)c->p[P_DTYPE].i, 2, xs));
-    UD_TRY(ud_tensor_alloc(&out[0], "q", UD_E4M3, 2, xs));
-    UD_TRY(ud_tensor_alloc(&out[1], "scales", UD_F32, 2, ss));
+    UD_TRY(ud_tensor_shape(&in[0], "x", (ud_dtype)c->p[P_DTYPE].i, 2, xs));
+    UD_TRY(ud_tensor_shape(&out[0], "q", UD_E4M3, 2, xs));
+    UD_TRY(ud_tensor_shape(&out[1], "scales", UD_F32, 2, ss));
     return UD_OK;
 }
 
@@ -162,36 +153,18 @@ static int reference(const ud_case *c, const ud_tensor *in, ud_ref *ref, int exa
     return ref_fp8_quant_per_token(&a, &ref[0], &ref[1], exact_mpfr);
 }
 
-static const int bugs[] = {FQ_BUG_NONE, FQ_BUG_NO_SATURATION, FQ_BUG_ZERO_SCALE, FQ_BUG_SCALE_BF16,
-                           FQ_BUG_UE8M0_POW2_OVERSHOOT};
-
 static fq_args kernel_args(const ud_case *c, ud_tensor *in, ud_tensor *out, int dev)
 {
     fq_args a = {
         .dt = (int)c->p[P_DTYPE].i, .fmt = (int)c->p[P_FMT].i, .tokens = c->p[P_TOKENS].i,
         .hidden = c->p[P_HIDDEN].i, .group = group_of(c), .min_scale = (float)c->p[P_MIN_SCALE].d,
-        .scale_ub = (float)c->p[P_SCALE_UB].d, .x = dev ? in[0].dev : in[0].host,
-        .q = dev ? out[0].dev : out[0].host, .scales = dev ? out[1].dev : out[1].host,
+        .scale_ub = (float)c->p[P_SCALE_UB].d, .x = ud_buf(&in[0], dev),
+        .q = ud_buf(&out[0], dev), .scales = ud_buf(&out[1], dev),
     };
     return a;
 }
 
-static int run_cpu(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out)
-{
-    fq_args a = kernel_args(c, in, out, 0);
-    return fp8_quant_per_token_cpu(&a, bugs[mutant]);
-}
-
-#ifdef UD_HAVE_CUDA
-static int run_cuda(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out)
-{
-    fq_args a = kernel_args(c, in, out, 1);
-    return fp8_quant_per_token_cuda(&a, bugs[mutant]);
-}
-#define RUN_CUDA run_cuda
-#else
-#define RUN_CUDA NULL
-#endif
+UD_KERNEL_RUNNERS(fq_args, kernel_args, fp8_quant_per_token_cpu, fp8_quant_per_token_cuda)
 
 /* Both outputs are exact against their candidates: the scale is a deterministic fp32 value,
  * and q is one of RN_e4m3's candidates for the fp32 quotient (no further arithmetic). */
@@ -278,24 +251,18 @@ static int extra(const ud_case *c, const ud_tensor *in, const ud_tensor *out, co
     return UD_OK;
 }
 
-static const ud_mutant mutants[] = {
-    {"no_saturation", "converts x / scale without __NV_SATFINITE: values beyond 464 (scale_ub clipping, Inf) "
-                      "become NaN", "nan-mismatch"},
-    {"zero_scale", "no min_scale floor: an all-zero group gets scale 0 and q = 0/0 = NaN", "nan-mismatch"},
-    {"scale_bf16", "scale computed in bf16 (rounded to the activation dtype)", "tolerance"},
-    {"ue8m0_pow2_overshoot", "ue8m0 power-of-two ceiling bumps the exponent even when the scale already is a power "
-                             "of two (bit-trick off-by-one): such scales double", "tolerance"},
-};
+#define V(E, N, EXPECT, WHAT) UD_KERNEL_VARIANT(FQ_BUG_##E, N, EXPECT, WHAT),
+static const ud_mutant mutants[] = {FQ_VARIANTS(V)};
 
-const ud_op ud_op_fp8_quant_per_token = {
+UD_OPERATOR(fp8_quant_per_token) = {
     .name = "fp8_quant_per_token",
     .summary = "scale = max(RN32(amax/448), min_scale); q = RN_e4m3(sat(RN32(x/scale)))  per token or group  [vLLM, sglang]",
     .doc = "docs/ops/fp8_quant_per_token.md",
     .params = params, .nparams = P_COUNT, .inputs = inputs, .outputs = outputs,
-    .validate = validate, .make_tensors = make_tensors, .generate = generate,
-    .reference = reference, .run_cpu = run_cpu, .run_cuda = RUN_CUDA, .budget = budget,
+    .shapes = shapes, .generate = generate,
+    .reference = reference, .run_cpu = run_cpu, .run_cuda = UD_RUN_CUDA, .budget = budget,
     .describe = describe, .extra = extra,
-    .mutants = mutants, .nmutants = (int)(sizeof mutants / sizeof mutants[0]),
+    .mutants = mutants, .nmutants = UD_NELEMS(mutants),
     .bench = "dtype=bf16 tokens=4096 hidden=7168 group=0 scale_fmt=fp32 scale_ub=0 values=normal",
     .bitwise_backends = 1,
 };

@@ -14,6 +14,7 @@
 #include "harness/core/measure.h"
 #include "harness/core/gen.h"
 #include "harness/core/routing.h"
+#include "harness/ops/kit.h"
 #include "harness/ops/registry.h"
 
 /* In GATE_MODE_* order. */
@@ -79,14 +80,14 @@ static int validate(const ud_case *c, char *msg, size_t n)
     return 0;
 }
 
-static int make_tensors(const ud_case *c, ud_tensor *in, ud_tensor *out)
+static int shapes(const ud_case *c, ud_tensor *in, ud_tensor *out)
 {
     int64_t t = c->p[P_TOKENS].i, h = c->p[P_HIDDEN].i, e = c->p[P_EXPERTS].i;
     int64_t xs[2] = {t, h}, ws[2] = {e, h}, bs[1] = {e}, ls[2] = {t, e};
-    UD_TRY(ud_tensor_alloc(&in[0], "x", (ud_dtype)c->p[P_DTYPE].i, 2, xs));
-    UD_TRY(ud_tensor_alloc(&in[1], "weight", weight_dtype(c), 2, ws));
-    UD_TRY(ud_tensor_alloc(&in[2], "bias", UD_F32, 1, bs));   /* e_score_correction_bias is fp32 */
-    UD_TRY(ud_tensor_alloc(&out[0], "logits", logits_dtype(c), 2, ls));
+    UD_TRY(ud_tensor_shape(&in[0], "x", (ud_dtype)c->p[P_DTYPE].i, 2, xs));
+    UD_TRY(ud_tensor_shape(&in[1], "weight", weight_dtype(c), 2, ws));
+    UD_TRY(ud_tensor_shape(&in[2], "bias", UD_F32, 1, bs));   /* e_score_correction_bias is fp32 */
+    UD_TRY(ud_tensor_shape(&out[0], "logits", logits_dtype(c), 2, ls));
     return UD_OK;
 }
 
@@ -192,33 +193,14 @@ static gate_args kernel_args(const ud_case *c, ud_tensor *in, ud_tensor *out, in
     a.tokens = c->p[P_TOKENS].i;
     a.hidden = c->p[P_HIDDEN].i;
     a.experts = c->p[P_EXPERTS].i;
-    a.x = dev ? in[0].dev : in[0].host;
-    a.w = dev ? in[1].dev : in[1].host;
-    a.logits = dev ? out[0].dev : out[0].host;
+    a.x = ud_buf(&in[0], dev);
+    a.w = ud_buf(&in[1], dev);
+    a.logits = ud_buf(&out[0], dev);
     return a;
 }
 
 /* Mutant index (1-based) -> GATE_BUG_* */
-static const int bugs[] = {GATE_BUG_NONE, GATE_BUG_BF16_LOGITS, GATE_BUG_TF32_ON,
-                           /* the cache variants run production kernels (ops/gate_proj_cached.c) */
-                           GATE_BUG_NONE, GATE_BUG_NONE, GATE_BUG_NONE, GATE_BUG_NONE};
-
-static int run_cpu(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out)
-{
-    gate_args a = kernel_args(c, in, out, 0);
-    return gate_proj_cpu(&a, bugs[mutant]);
-}
-
-#ifdef UD_HAVE_CUDA
-static int run_cuda(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out)
-{
-    gate_args a = kernel_args(c, in, out, 1);
-    return gate_proj_cuda(&a, bugs[mutant]);
-}
-#define RUN_CUDA run_cuda
-#else
-#define RUN_CUDA NULL
-#endif
+UD_KERNEL_RUNNERS(gate_args, kernel_args, gate_proj_cpu, gate_proj_cuda)
 
 /* fp32 and tf32 logits are the fp32 accumulator itself (no rounding after the sum); bf16
  * logits are one correct rounding of it. The scaled part is the mode's order-independent
@@ -299,23 +281,22 @@ static int extra(const ud_case *c, const ud_tensor *in, const ud_tensor *out, co
 
 extern const struct ud_cached_op ud_cached_gate_proj;   /* ops/gate_proj_cached.c */
 
+/* The kernels' variants (gpu/gate_proj.h), then the fp32 weight cache's (ops/gate_proj_cached.c,
+ * docs/cache-checks.md): production kernels, a cache key that misses something. */
+#define V(E, N, EXPECT, WHAT) UD_KERNEL_VARIANT(GATE_BUG_##E, N, EXPECT, WHAT),
 static const ud_mutant mutants[] = {
-    {"bf16_logits", "fp32 router run in bf16: weight and logits rounded to bf16 (vLLM #14027, #47410 class)", "tolerance"},
-    {"tf32_on", "fp32 router GEMM with TF32 tensor-core math left on (operands keep 10 mantissa bits)", "tolerance"},
-    /* Cache variants (fp32 mode with a bf16 weight keeps an fp32 copy; ops/gate_proj_cached.c,
-     * docs/cache-checks.md): production kernels, known-bug cache keys. */
-    {"cache_never_invalidated", "fp32 weight copy filled once, never invalidated (GLM gate FIXME): stale after a "
-     "weight update (expert rebalancing, RL weight sync)", "cache-stale"},
-    {"cache_misses_inplace_update", "fp32 weight copy keyed on the data pointer only: stale after an in-place update",
-     "cache-stale"},
-    {"cache_misses_aba", "fp32 weight copy keyed on (data pointer, version, device, dtype): stale when a new weight is "
-     "allocated at the freed address (ABA)", "cache-stale"},
-    {"cache_misses_device_change", "fp32 weight copy keyed without the device: serves the copy made for another device",
-     "cache-stale"},
+    GATE_VARIANTS(V)
+    UD_CACHE_VARIANT("cache_never_invalidated", "fp32 weight copy filled once, never invalidated (GLM gate FIXME): "
+                     "stale after a weight update (expert rebalancing, RL weight sync)", UD_CACHE_LAZY, 0, "replace"),
+    UD_CACHE_VARIANT("cache_misses_inplace_update", "fp32 weight copy keyed on the data pointer only: stale after an "
+                     "in-place update", UD_CACHE_PTR_ONLY, 0, "inplace_bump"),
+    UD_CACHE_VARIANT("cache_misses_aba", "fp32 weight copy keyed on (data pointer, version, device, dtype): stale when "
+                     "a new weight is allocated at the freed address (ABA)", UD_CACHE_NO_ALLOC_ID, 0, "aba"),
+    UD_CACHE_VARIANT("cache_misses_device_change", "fp32 weight copy keyed without the device: serves the copy made "
+                     "for another device", UD_CACHE_NO_DEVICE, 0, "device_change"),
 };
-_Static_assert(sizeof bugs / sizeof bugs[0] == sizeof mutants / sizeof mutants[0] + 1, "every variant needs a kernel");
 
-const ud_op ud_op_gate_proj = {
+UD_OPERATOR(gate_proj) = {
     .name = "gate_proj",
     .summary = "logits[t, e] = sum_h x[t, h] W[e, h]  (MoE router; fp32 / tf32 / bf16 modes)",
     .doc = "docs/ops/gate_proj.md",
@@ -324,16 +305,16 @@ const ud_op ud_op_gate_proj = {
     .inputs = inputs,
     .outputs = outputs,
     .validate = validate,
-    .make_tensors = make_tensors,
+    .shapes = shapes,
     .generate = generate,
     .reference = reference,
     .run_cpu = run_cpu,
-    .run_cuda = RUN_CUDA,
+    .run_cuda = UD_RUN_CUDA,
     .budget = budget,
     .describe = describe,
     .extra = extra,
     .mutants = mutants,
-    .nmutants = (int)(sizeof mutants / sizeof mutants[0]),
+    .nmutants = UD_NELEMS(mutants),
     /* DeepSeek-V3's router: a compute-bound GEMM, timed for the fp32 / tf32 comparison. */
     .bench = "mode=fp32 dtype=bf16 tokens=4096 hidden=7168 experts=256 topk=8",
     .cached = &ud_cached_gate_proj,

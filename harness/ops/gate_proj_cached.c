@@ -69,20 +69,11 @@ static int forward(const ud_call *x)
 }
 
 /* The registry's mutants of the same names (harness/ops/gate_proj.c) select these. */
-static const ud_cache_variant variants[] = {
-    {"cache_never_invalidated", UD_CACHE_LAZY, "replace"},
-    {"cache_misses_inplace_update", UD_CACHE_PTR_ONLY, "inplace_bump"},
-    {"cache_misses_aba", UD_CACHE_NO_ALLOC_ID, "aba"},
-    {"cache_misses_device_change", UD_CACHE_NO_DEVICE, "device_change"},
-};
-
 const ud_cached_op ud_cached_gate_proj = {
     .params = params,
     .param_dtypes = weight_dtypes,
     .derived = "fp32 copy of weight",
     .when = "mode=fp32 with weight=bf16",
-    .variants = variants,
-    .nvariants = (int)(sizeof variants / sizeof variants[0]),
     .applies = applies,
     .reduce = reduce,
     .forward = forward,

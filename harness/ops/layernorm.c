@@ -11,6 +11,7 @@
 #include "spec/layernorm.h"
 #include "numerics/status.h"
 #include "harness/core/gen.h"
+#include "harness/ops/kit.h"
 #include "harness/ops/registry.h"
 
 static const char *const dtypes[] = {"bf16", "fp16", "fp32", NULL};
@@ -46,24 +47,13 @@ static int64_t rows_of(const ud_case *c) { return ud_case_int(c, "tokens"); }
 static int64_t hidden_of(const ud_case *c) { return ud_case_int(c, "hidden"); }
 static int affine_of(const ud_case *c) { return (int)c->p[ud_param_index(c->op, "affine")].i; }
 
-static int validate(const ud_case *c, char *msg, size_t n)
-{
-    int64_t rows = rows_of(c), h = hidden_of(c);
-    if ((double)rows * (double)h > 1.5e9) {
-        snprintf(msg, n, "tokens * hidden = %lld elements is more than this tool allocates (1.5e9)",
-                 (long long)(rows * h));
-        return -1;
-    }
-    return 0;
-}
-
-static int make_tensors(const ud_case *c, ud_tensor *in, ud_tensor *out)
+static int shapes(const ud_case *c, ud_tensor *in, ud_tensor *out)
 {
     int64_t shape[2] = {rows_of(c), hidden_of(c)}, pshape[1] = {hidden_of(c)};
-    UD_TRY(ud_tensor_alloc(&in[0], "x", dtype_of(c), 2, shape));
-    UD_TRY(ud_tensor_alloc(&in[1], "weight", pdtype_of(c), 1, pshape));
-    UD_TRY(ud_tensor_alloc(&in[2], "bias", pdtype_of(c), 1, pshape));
-    UD_TRY(ud_tensor_alloc(&out[0], "out", dtype_of(c), 2, shape));
+    UD_TRY(ud_tensor_shape(&in[0], "x", dtype_of(c), 2, shape));
+    UD_TRY(ud_tensor_shape(&in[1], "weight", pdtype_of(c), 1, pshape));
+    UD_TRY(ud_tensor_shape(&in[2], "bias", pdtype_of(c), 1, pshape));
+    UD_TRY(ud_tensor_shape(&out[0], "out", dtype_of(c), 2, shape));
     return UD_OK;
 }
 
@@ -100,13 +90,6 @@ static int reference(const ud_case *c, const ud_tensor *in, ud_ref *ref, int exa
 }
 
 /* Mutant index (1-based, per operator) -> LN_BUG_* */
-static const int bugs_ln[] = {LN_BUG_NONE, LN_BUG_ONE_PASS_VAR, LN_BUG_MEAN_INPUT_DTYPE};
-static const int bugs_fp32[] = {LN_BUG_NONE, LN_BUG_ONE_PASS_VAR, LN_BUG_MEAN_INPUT_DTYPE, LN_BUG_PARAMS_INPUT_DTYPE,
-                                /* the cache variants run production kernels (ops/fp32_layernorm_cached.c) */
-                                LN_BUG_NONE, LN_BUG_NONE, LN_BUG_NONE, LN_BUG_NONE};
-
-static int bug_of(const ud_case *c, int mutant) { return (is_fp32(c) ? bugs_fp32 : bugs_ln)[mutant]; }
-
 static ln_args kernel_args(const ud_case *c, ud_tensor *in, ud_tensor *out, int dev)
 {
     ln_args a;
@@ -117,29 +100,14 @@ static ln_args kernel_args(const ud_case *c, ud_tensor *in, ud_tensor *out, int 
     a.rows = rows_of(c);
     a.n = hidden_of(c);
     a.eps = (float)ud_case_real(c, "eps");
-    a.x = dev ? in[0].dev : in[0].host;
-    if (a.affine != LN_AFFINE_NONE) a.w = dev ? in[1].dev : in[1].host;
-    if (a.affine == LN_AFFINE_WEIGHT_BIAS) a.b = dev ? in[2].dev : in[2].host;
-    a.out = dev ? out[0].dev : out[0].host;
+    a.x = ud_buf(&in[0], dev);
+    if (a.affine != LN_AFFINE_NONE) a.w = ud_buf(&in[1], dev);
+    if (a.affine == LN_AFFINE_WEIGHT_BIAS) a.b = ud_buf(&in[2], dev);
+    a.out = ud_buf(&out[0], dev);
     return a;
 }
 
-static int run_cpu(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out)
-{
-    ln_args a = kernel_args(c, in, out, 0);
-    return layernorm_cpu(&a, bug_of(c, mutant));
-}
-
-#ifdef UD_HAVE_CUDA
-static int run_cuda(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out)
-{
-    ln_args a = kernel_args(c, in, out, 1);
-    return layernorm_cuda(&a, bug_of(c, mutant));
-}
-#define RUN_CUDA run_cuda
-#else
-#define RUN_CUDA NULL
-#endif
+UD_KERNEL_RUNNERS(ln_args, kernel_args, layernorm_cpu, layernorm_cuda)
 
 static ud_budget budget(const ud_case *c, int k)
 {
@@ -172,28 +140,24 @@ static void describe(const ud_case *c, const ud_tensor *in, int k, size_t i, cha
              sq / (double)h, w, b, affines[affine_of(c)]);
 }
 
-static const ud_mutant mut_ln[] = {
-    {"one_pass_variance", "var = E[x^2] - E[x]^2 in fp32 (one pass): fails on rows with a large mean", "tolerance"},
-    {"mean_in_input_dtype", "the sum for the mean (and the mean) kept in the input dtype", "tolerance"},
-};
+/* Each operator's rows of the family's kernel variant table (gpu/layernorm.h); fp32_layernorm
+ * adds the variants of its fp32 parameter cache (ops/fp32_layernorm_cached.c, docs/cache-checks.md),
+ * which run the production kernels with a cache key that misses something. */
+#define IN_LN(E, N, L, F, EXPECT, WHAT) UD_WHEN(L, UD_KERNEL_VARIANT(LN_BUG_##E, N, EXPECT, WHAT),)
+#define IN_FP32(E, N, L, F, EXPECT, WHAT) UD_WHEN(F, UD_KERNEL_VARIANT(LN_BUG_##E, N, EXPECT, WHAT),)
+static const ud_mutant mut_ln[] = {LN_VARIANTS(IN_LN)};
 static const ud_mutant mut_fp32[] = {
-    {"one_pass_variance", "var = E[x^2] - E[x]^2 in fp32 (one pass): fails on rows with a large mean", "tolerance"},
-    {"mean_in_input_dtype", "the sum for the mean (and the mean) kept in the input dtype", "tolerance"},
-    {"params_in_input_dtype", "weight and bias rounded to the input dtype (the module cast to bf16) "
-     "instead of used in fp32", "tolerance"},
-    /* Cache variants (bf16/fp16 parameters keep fp32 copies; ops/fp32_layernorm_cached.c,
-     * docs/cache-checks.md): production kernels, known-bug cache keys. */
-    {"cache_misses_aba", "fp32 weight/bias copies keyed on (data pointer, version, device, dtype), as diffusion "
-     "models' FP32LayerNorm cache: stale when a new parameter is allocated at the freed address (ABA)", "cache-stale"},
-    {"cache_misses_inplace_update", "fp32 weight/bias copies keyed on the data pointer only: stale after an in-place "
-     "update", "cache-stale"},
-    {"cache_never_invalidated", "fp32 weight/bias copies made once, never invalidated: stale after a weight update "
-     "(RL weight sync)", "cache-stale"},
-    {"cache_misses_device_change", "fp32 weight/bias copies keyed without the device: serve the copies made for "
-     "another device", "cache-stale"},
+    LN_VARIANTS(IN_FP32)
+    UD_CACHE_VARIANT("cache_misses_aba", "fp32 weight/bias copies keyed on (data pointer, version, device, dtype), as "
+                     "diffusion models' FP32LayerNorm cache: stale when a new parameter is allocated at the freed "
+                     "address (ABA)", UD_CACHE_NO_ALLOC_ID, 0, "aba"),
+    UD_CACHE_VARIANT("cache_misses_inplace_update", "fp32 weight/bias copies keyed on the data pointer only: stale "
+                     "after an in-place update", UD_CACHE_PTR_ONLY, 0, "inplace_bump"),
+    UD_CACHE_VARIANT("cache_never_invalidated", "fp32 weight/bias copies made once, never invalidated: stale after a "
+                     "weight update (RL weight sync)", UD_CACHE_LAZY, 0, "replace"),
+    UD_CACHE_VARIANT("cache_misses_device_change", "fp32 weight/bias copies keyed without the device: serve the "
+                     "copies made for another device", UD_CACHE_NO_DEVICE, 0, "device_change"),
 };
-_Static_assert(sizeof bugs_fp32 / sizeof bugs_fp32[0] == sizeof mut_fp32 / sizeof mut_fp32[0] + 1,
-               "every variant needs a kernel");
 
 /* Derived state: fp32_layernorm's cached fp32 parameter copies (ops/fp32_layernorm_cached.c). */
 extern const struct ud_cached_op ud_cached_fp32_layernorm;
@@ -201,19 +165,19 @@ extern const struct ud_cached_op ud_cached_fp32_layernorm;
 #define CACHED_fp32_layernorm (&ud_cached_fp32_layernorm)
 
 #define LN_OP(NAME, SUMMARY, PARAMS, MUT, BENCH)                                                  \
-    const ud_op ud_op_##NAME = {                                                                \
+    {                                                                                           \
         .name = #NAME, .summary = SUMMARY, .doc = "docs/ops/layernorm.md",                      \
         .params = PARAMS, .nparams = (int)(sizeof PARAMS / sizeof PARAMS[0]),                   \
         .inputs = inputs, .outputs = outputs,                                                   \
-        .validate = validate, .make_tensors = make_tensors, .generate = generate,               \
-        .reference = reference, .run_cpu = run_cpu, .run_cuda = RUN_CUDA, .budget = budget,     \
-        .describe = describe, .mutants = MUT, .nmutants = (int)(sizeof MUT / sizeof MUT[0]),    \
+        .shapes = shapes, .generate = generate,                                                 \
+        .reference = reference, .run_cpu = run_cpu, .run_cuda = UD_RUN_CUDA, .budget = budget,  \
+        .describe = describe, .mutants = MUT, .nmutants = UD_NELEMS(MUT),                       \
         .bench = BENCH,                                                                         \
         .bitwise_backends = 1,                                                                  \
         .cached = CACHED_##NAME,                                                                \
     }
 
-LN_OP(layernorm, "out = RN((x - mean) / sqrt(var + eps) * w + b), statistics in fp32  [torch nn.LayerNorm]",
+UD_OPERATOR(layernorm) = LN_OP(layernorm, "out = RN((x - mean) / sqrt(var + eps) * w + b), statistics in fp32  [torch nn.LayerNorm]",
       params_ln, mut_ln, "dtype=bf16 tokens=4096 hidden=7168 affine=weight_bias values=normal eps=1e-5");
-LN_OP(fp32_layernorm, "out = RN(layer_norm(fp32(x), fp32(w), fp32(b)))  [diffusers FP32LayerNorm]",
+UD_OPERATOR(fp32_layernorm) = LN_OP(fp32_layernorm, "out = RN(layer_norm(fp32(x), fp32(w), fp32(b)))  [diffusers FP32LayerNorm]",
       params_fp32, mut_fp32, "dtype=bf16 pdtype=fp32 tokens=4096 hidden=7168 affine=weight_bias values=normal");

@@ -11,6 +11,7 @@
 #include "numerics/status.h"
 #include "harness/core/expert_ids.h"
 #include "harness/core/gen.h"
+#include "harness/ops/kit.h"
 #include "harness/ops/registry.h"
 #include "harness/core/result.h"
 #include "harness/cases/spec.h"
@@ -37,30 +38,25 @@ enum { IN_DOWN, IN_IDS, IN_W, IN_SRC2DST };
 
 static int validate(const ud_case *c, char *msg, size_t n)
 {
-    int64_t tokens = c->p[P_TOKENS].i, topk = c->p[P_TOPK].i, hidden = c->p[P_HIDDEN].i;
+    int64_t tokens = c->p[P_TOKENS].i, topk = c->p[P_TOPK].i;
     if (ud_ids_validate((ud_ids_kind)c->p[P_IDS].i, topk, c->p[P_EXPERTS].i, msg, n)) return -1;
     if ((double)tokens * (double)topk > 2147483647.0) {
         snprintf(msg, n, "tokens * topk = %.0f rows do not fit src2dst's int32", (double)tokens * (double)topk);
         return -1;
     }
-    if ((double)tokens * (double)topk * (double)hidden > 1.5e9) {
-        snprintf(msg, n, "tokens * topk * hidden = %.3g elements of down is more than this tool allocates (1.5e9)",
-                 (double)tokens * (double)topk * (double)hidden);
-        return -1;
-    }
     return 0;
 }
 
-static int make_tensors(const ud_case *c, ud_tensor *in, ud_tensor *out)
+static int shapes(const ud_case *c, ud_tensor *in, ud_tensor *out)
 {
     ud_dtype dt = (ud_dtype)c->p[P_DTYPE].i;
     int64_t tokens = c->p[P_TOKENS].i, topk = c->p[P_TOPK].i, hidden = c->p[P_HIDDEN].i;
     int64_t dshape[2] = {tokens * topk, hidden}, kshape[2] = {tokens, topk}, oshape[2] = {tokens, hidden};
-    UD_TRY(ud_tensor_alloc(&in[IN_DOWN], "down", dt, 2, dshape));
-    UD_TRY(ud_tensor_alloc(&in[IN_IDS], "topk_ids", UD_I32, 2, kshape));
-    UD_TRY(ud_tensor_alloc(&in[IN_W], "topk_weights", UD_F32, 2, kshape));
-    UD_TRY(ud_tensor_alloc(&in[IN_SRC2DST], "src2dst", UD_I32, 2, kshape));
-    UD_TRY(ud_tensor_alloc(&out[0], "out", dt, 2, oshape));
+    UD_TRY(ud_tensor_shape(&in[IN_DOWN], "down", dt, 2, dshape));
+    UD_TRY(ud_tensor_shape(&in[IN_IDS], "topk_ids", UD_I32, 2, kshape));
+    UD_TRY(ud_tensor_shape(&in[IN_W], "topk_weights", UD_F32, 2, kshape));
+    UD_TRY(ud_tensor_shape(&in[IN_SRC2DST], "src2dst", UD_I32, 2, kshape));
+    UD_TRY(ud_tensor_shape(&out[0], "out", dt, 2, oshape));
     return UD_OK;
 }
 
@@ -105,38 +101,18 @@ static int reference(const ud_case *c, const ud_tensor *in, ud_ref *ref, int exa
     return ref_post_reorder_sum(&a, &ref[0], exact_mpfr);
 }
 
-static const int bugs[] = {PRS_BUG_NONE, PRS_BUG_SKIP_EXPERT0, PRS_BUG_ACC_INPUT_DTYPE};
-
 static prs_args kernel_args(const ud_case *c, ud_tensor *in, ud_tensor *out, int dev)
 {
     prs_args a = {
         .dt = (int)c->p[P_DTYPE].i,   /* ud_dtype and UD_DT_* share values (dtype.c) */
         .tokens = c->p[P_TOKENS].i, .topk = c->p[P_TOPK].i, .hidden = c->p[P_HIDDEN].i,
-        .down = dev ? in[IN_DOWN].dev : in[IN_DOWN].host,
-        .ids = dev ? in[IN_IDS].dev : in[IN_IDS].host,
-        .w = dev ? in[IN_W].dev : in[IN_W].host,
-        .src2dst = dev ? in[IN_SRC2DST].dev : in[IN_SRC2DST].host,
-        .out = dev ? out[0].dev : out[0].host,
+        .down = ud_buf(&in[IN_DOWN], dev), .ids = ud_buf(&in[IN_IDS], dev), .w = ud_buf(&in[IN_W], dev),
+        .src2dst = ud_buf(&in[IN_SRC2DST], dev), .out = ud_buf(&out[0], dev),
     };
     return a;
 }
 
-static int run_cpu(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out)
-{
-    prs_args a = kernel_args(c, in, out, 0);
-    return post_reorder_sum_cpu(&a, bugs[mutant]);
-}
-
-#ifdef UD_HAVE_CUDA
-static int run_cuda(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out)
-{
-    prs_args a = kernel_args(c, in, out, 1);
-    return post_reorder_sum_cuda(&a, bugs[mutant]);
-}
-#define RUN_CUDA run_cuda
-#else
-#define RUN_CUDA NULL
-#endif
+UD_KERNEL_RUNNERS(prs_args, kernel_args, post_reorder_sum_cpu, post_reorder_sum_cuda)
 
 /* 0.5 ulp_T for the final rounding; (topk + 1) u s for the fp32 sum (prs_bound_u); and each of
  * the topk fp32 roundings may land in fp32's subnormal range, where it errs by up to 2^-150
@@ -200,22 +176,18 @@ static int extra(const ud_case *c, const ud_tensor *in, const ud_tensor *out, co
     return UD_OK;
 }
 
-static const ud_mutant mutants[] = {
-    {"skip_expert0", "`expert_id > 0` instead of `>= 0`: expert 0's output is never added (sglang post_reorder)",
-     "tolerance"},
-    {"acc_input_dtype", "products and running sum rounded to the input dtype instead of an fp32 accumulator",
-     "tolerance"},
-};
+#define V(E, N, EXPECT, WHAT) UD_KERNEL_VARIANT(PRS_BUG_##E, N, EXPECT, WHAT),
+static const ud_mutant mutants[] = {PRS_VARIANTS(V)};
 
-const ud_op ud_op_post_reorder_sum = {
+UD_OPERATOR(post_reorder_sum) = {
     .name = "post_reorder_sum",
     .summary = "out[t] = RN(sum_{k: id>=0} w[t,k] * down[src2dst[t,k]])  fp32 sum, ascending k  [sglang EP MoE]",
     .doc = "docs/ops/post_reorder_sum.md",
     .params = params, .nparams = P_COUNT, .inputs = inputs, .outputs = outputs,
-    .validate = validate, .make_tensors = make_tensors, .generate = generate,
-    .reference = reference, .run_cpu = run_cpu, .run_cuda = RUN_CUDA, .budget = budget,
+    .validate = validate, .shapes = shapes, .generate = generate,
+    .reference = reference, .run_cpu = run_cpu, .run_cuda = UD_RUN_CUDA, .budget = budget,
     .describe = describe, .extra = extra,
-    .mutants = mutants, .nmutants = (int)(sizeof mutants / sizeof mutants[0]),
+    .mutants = mutants, .nmutants = UD_NELEMS(mutants),
     .bench = "dtype=bf16 tokens=4096 hidden=7168 topk=8 experts=256 ids=uniform",
     .bitwise_backends = 1,
 };

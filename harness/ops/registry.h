@@ -32,10 +32,21 @@ typedef struct {
 
 typedef union { int64_t i; double d; } ud_pval;   /* CHOICE/DTYPE: index / ud_dtype in i */
 
+/* A known-bug variant. Declared once, in the operator's variant table (harness/ops/kit.h:
+ * UD_KERNEL_VARIANT from the kernel's X-macro table in gpu/<op>.h, UD_CACHE_VARIANT for a
+ * cache key that misses something); everything else (names, the kernel's bug code, the cache
+ * checker's policy and scenario) is read from here. */
 typedef struct {
     const char *name;             /* the part after "<op>." */
     const char *what;             /* the historical bug, one line */
     const char *expect;           /* the finding kind that must catch it: "tolerance", ... */
+    int bug;                      /* kernel variant: the kernel's bug code (<OP>_BUG_*); 0 for a cache variant */
+    /* Cache variant (scenario != NULL): production kernels, the cache keyed by `cache_policy`
+     * (a ud_cache_policy) with the operator's own key defect `cache_key_bug` (0: none), which
+     * the scenario named `scenario` must catch (docs/cache-checks.md). */
+    int cache_policy;
+    int cache_key_bug;
+    const char *scenario;
 } ud_mutant;
 
 typedef struct {
@@ -64,8 +75,9 @@ typedef struct ud_op {
     const char *const *outputs;
     /* Shape/parameter constraints beyond per-parameter ranges; writes a message, returns -1. */
     int (*validate)(const struct ud_case *c, char *msg, size_t n);
-    /* Allocates (ud_tensor_alloc) inputs and outputs with their dtypes and shapes. */
-    int (*make_tensors)(const struct ud_case *c, ud_tensor *in, ud_tensor *out);
+    /* Declares (ud_tensor_shape: name, dtype, shape, no buffers) inputs and outputs in the
+     * order of `inputs` and `outputs`; ud_case_make_tensors checks sizes and allocates. */
+    int (*shapes)(const struct ud_case *c, ud_tensor *in, ud_tensor *out);
     /* Fills the host buffers of the inputs, reproducibly from c->seed. */
     int (*generate)(const struct ud_case *c, ud_tensor *in);
     /* Exact reference for every output (ref[k].n == out[k].numel, arrays allocated by the
@@ -115,6 +127,12 @@ const ud_op *ud_op_find(const char *name);
  * so no corpus, default sweep, mutation score or registry-wide test runs them. */
 /* "rmsnorm_fused_add.pre_add_residual" -> op and 1-based mutant index; -1 when unknown. */
 int ud_mutant_find(const char *full, const ud_op **op, int *mutant);
+/* The case's variant (NULL for production) and the bug code its kernels run with (0: production
+ * kernels, which cache variants run too). */
+const ud_mutant *ud_case_variant(const struct ud_case *c);
+int ud_case_bug(const struct ud_case *c);
+/* The kernels' bug code of variant `mutant` (1-based) of op; 0 for production. */
+int ud_op_bug(const ud_op *op, int mutant);
 
 /* Parameter access by name (aborts on a name the operator does not declare: a programming
  * error, caught by the unit tests). */
@@ -123,6 +141,19 @@ int64_t ud_case_int(const ud_case *c, const char *name);
 double ud_case_real(const ud_case *c, const char *name);
 ud_dtype ud_case_dtype(const ud_case *c, const char *name);
 const char *ud_case_choice(const ud_case *c, const char *name);
+
+/* The case's tensors. One tensor holds at most UD_MAX_ELEMENTS elements (the comparison keeps
+ * doubles per output element; see ud_case_footprint). */
+#define UD_MAX_ELEMENTS 1.5e9
+int ud_case_ninputs(const ud_case *c);
+int ud_case_noutputs(const ud_case *c);
+/* The operator's own constraints (ud_op.validate), then the element cap of every tensor.
+ * Returns 0, or -1 with msg set. */
+int ud_case_validate(const ud_case *c, char *msg, size_t n);
+/* Shapes, cap, host buffers (freed again on failure). */
+int ud_case_make_tensors(const ud_case *c, ud_tensor *in, ud_tensor *out);
+/* Host memory one running case needs, in bytes (tensors, snapshots, reference, errors). */
+double ud_case_footprint(const ud_case *c);
 void ud_case_format_label(ud_case *c);
 
 #endif

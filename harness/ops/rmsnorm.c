@@ -9,6 +9,7 @@
 #include "spec/rmsnorm.h"
 #include "numerics/status.h"
 #include "harness/core/gen.h"
+#include "harness/ops/kit.h"
 #include "harness/ops/registry.h"
 
 static const char *const dtypes[] = {"bf16", "fp16", "fp32", NULL};
@@ -38,12 +39,6 @@ static int kind_of(const ud_case *c) { return strcmp(c->op->name, "rmsnorm_gemma
 
 static int validate(const ud_case *c, char *msg, size_t n)
 {
-    int64_t rows = c->p[P_TOKENS].i, h = c->p[P_HIDDEN].i;
-    if ((double)rows * (double)h > 1.5e9) {
-        snprintf(msg, n, "tokens * hidden = %lld elements is more than this tool allocates (1.5e9)",
-                 (long long)(rows * h));
-        return -1;
-    }
     if (kind_of(c) == RMS_KIND_GEMMA && c->p[P_SPEC].i != 0) {
         snprintf(msg, n, "spec applies to rmsnorm and rmsnorm_fused_add; gemma has one spec (hf)");
         return -1;
@@ -51,16 +46,16 @@ static int validate(const ud_case *c, char *msg, size_t n)
     return 0;
 }
 
-static int make_tensors(const ud_case *c, ud_tensor *in, ud_tensor *out)
+static int shapes(const ud_case *c, ud_tensor *in, ud_tensor *out)
 {
     ud_dtype dt = (ud_dtype)c->p[P_DTYPE].i;
     int64_t shape[2] = {c->p[P_TOKENS].i, c->p[P_HIDDEN].i}, wshape[1] = {c->p[P_HIDDEN].i};
     int k = 0;
-    UD_TRY(ud_tensor_alloc(&in[k++], "x", dt, 2, shape));
-    if (is_fused(c)) UD_TRY(ud_tensor_alloc(&in[k++], "residual", dt, 2, shape));
-    UD_TRY(ud_tensor_alloc(&in[k++], "weight", dt, 1, wshape));
-    UD_TRY(ud_tensor_alloc(&out[0], "out", dt, 2, shape));
-    if (is_fused(c)) UD_TRY(ud_tensor_alloc(&out[1], "residual_out", dt, 2, shape));
+    UD_TRY(ud_tensor_shape(&in[k++], "x", dt, 2, shape));
+    if (is_fused(c)) UD_TRY(ud_tensor_shape(&in[k++], "residual", dt, 2, shape));
+    UD_TRY(ud_tensor_shape(&in[k++], "weight", dt, 1, wshape));
+    UD_TRY(ud_tensor_shape(&out[0], "out", dt, 2, shape));
+    if (is_fused(c)) UD_TRY(ud_tensor_shape(&out[1], "residual_out", dt, 2, shape));
     return UD_OK;
 }
 
@@ -109,17 +104,6 @@ static int reference(const ud_case *c, const ud_tensor *in, ud_ref *ref, int exa
     return ref_rmsnorm(&a, &ref[0], a.fused ? &ref[1] : NULL, exact_mpfr);
 }
 
-/* Mutant index (1-based, per operator) -> RMS_BUG_* */
-static const int bugs_llama[] = {RMS_BUG_NONE, RMS_BUG_VAR_INPUT_DTYPE, RMS_BUG_EPS_AFTER_SQRT, RMS_BUG_WEIGHT_FP32};
-static const int bugs_gemma[] = {RMS_BUG_NONE, RMS_BUG_VAR_INPUT_DTYPE, RMS_BUG_EPS_AFTER_SQRT, RMS_BUG_GEMMA_NO_ONE};
-static const int bugs_fused[] = {RMS_BUG_NONE, RMS_BUG_PRE_ADD_RESIDUAL, RMS_BUG_UNROUNDED_SUM, RMS_BUG_VAR_INPUT_DTYPE};
-
-static int bug_of(const ud_case *c, int mutant)
-{
-    const int *t = is_fused(c) ? bugs_fused : kind_of(c) == RMS_KIND_GEMMA ? bugs_gemma : bugs_llama;
-    return t[mutant];
-}
-
 static rms_args kernel_args(const ud_case *c, ud_tensor *in, ud_tensor *out, int dev)
 {
     rms_args a;
@@ -132,31 +116,15 @@ static rms_args kernel_args(const ud_case *c, ud_tensor *in, ud_tensor *out, int
     a.rows = c->p[P_TOKENS].i;
     a.n = c->p[P_HIDDEN].i;
     a.eps = (float)c->p[P_EPS].d;
-    a.x = dev ? in[0].dev : in[0].host;
-    a.res = a.fused ? (dev ? in[1].dev : in[1].host) : NULL;
-    ud_tensor *w = &in[a.fused ? 2 : 1];
-    a.w = dev ? w->dev : w->host;
-    a.out = dev ? out[0].dev : out[0].host;
-    a.res_out = a.fused ? (dev ? out[1].dev : out[1].host) : NULL;
+    a.x = ud_buf(&in[0], dev);
+    a.res = a.fused ? ud_buf(&in[1], dev) : NULL;
+    a.w = ud_buf(&in[a.fused ? 2 : 1], dev);
+    a.out = ud_buf(&out[0], dev);
+    a.res_out = a.fused ? ud_buf(&out[1], dev) : NULL;
     return a;
 }
 
-static int run_cpu(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out)
-{
-    rms_args a = kernel_args(c, in, out, 0);
-    return rmsnorm_cpu(&a, bug_of(c, mutant));
-}
-
-#ifdef UD_HAVE_CUDA
-static int run_cuda(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out)
-{
-    rms_args a = kernel_args(c, in, out, 1);
-    return rmsnorm_cuda(&a, bug_of(c, mutant));
-}
-#define RUN_CUDA run_cuda
-#else
-#define RUN_CUDA NULL
-#endif
+UD_KERNEL_RUNNERS(rms_args, kernel_args, rmsnorm_cpu, rmsnorm_cuda)
 
 static ud_budget budget(const ud_case *c, int k)
 {
@@ -188,33 +156,25 @@ static void describe(const ud_case *c, const ud_tensor *in, int k, size_t i, cha
     }
 }
 
-static const ud_mutant mut_llama[] = {
-    {"var_in_input_dtype", "sum of squares accumulated in the input dtype instead of fp32", "tolerance"},
-    {"eps_after_sqrt", "1/(sqrt(mean(x^2)) + eps) instead of 1/sqrt(mean(x^2) + eps)", "tolerance"},
-    {"weight_mult_fp32", "multiplies by the weight in fp32 before rounding n (vLLM #42325 class)", "tolerance"},
-};
-static const ud_mutant mut_gemma[] = {
-    {"var_in_input_dtype", "sum of squares accumulated in the input dtype instead of fp32", "tolerance"},
-    {"eps_after_sqrt", "1/(sqrt(mean(x^2)) + eps) instead of 1/sqrt(mean(x^2) + eps)", "tolerance"},
-    {"weight_without_one", "multiplies by w instead of (1 + w)", "tolerance"},
-};
-static const ud_mutant mut_fused[] = {
-    {"pre_add_residual", "returns the residual it was given instead of x + residual", "tolerance"},
-    {"unrounded_sum", "normalises the fp32 sum x + residual instead of its rounding to dtype", "tolerance"},
-    {"var_in_input_dtype", "sum of squares accumulated in the input dtype instead of fp32", "tolerance"},
-};
+/* Each operator's rows of the family's variant table (gpu/rmsnorm.h). */
+#define IN_LLAMA(E, N, L, G, F, EXPECT, WHAT) UD_WHEN(L, UD_KERNEL_VARIANT(RMS_BUG_##E, N, EXPECT, WHAT),)
+#define IN_GEMMA(E, N, L, G, F, EXPECT, WHAT) UD_WHEN(G, UD_KERNEL_VARIANT(RMS_BUG_##E, N, EXPECT, WHAT),)
+#define IN_FUSED(E, N, L, G, F, EXPECT, WHAT) UD_WHEN(F, UD_KERNEL_VARIANT(RMS_BUG_##E, N, EXPECT, WHAT),)
+static const ud_mutant mut_llama[] = {RMS_VARIANTS(IN_LLAMA)};
+static const ud_mutant mut_gemma[] = {RMS_VARIANTS(IN_GEMMA)};
+static const ud_mutant mut_fused[] = {RMS_VARIANTS(IN_FUSED)};
 
 #define RMS_OP(NAME, SUMMARY, IN, OUT, MUT)                                                      \
-    const ud_op ud_op_##NAME = {                                                                \
+    {                                                                                           \
         .name = #NAME, .summary = SUMMARY, .doc = "docs/ops/rmsnorm.md",                        \
         .params = params, .nparams = P_COUNT, .inputs = IN, .outputs = OUT,                     \
-        .validate = validate, .make_tensors = make_tensors, .generate = generate,               \
-        .reference = reference, .run_cpu = run_cpu, .run_cuda = RUN_CUDA, .budget = budget,     \
-        .describe = describe, .mutants = MUT, .nmutants = (int)(sizeof MUT / sizeof MUT[0]),    \
+        .validate = validate, .shapes = shapes, .generate = generate,                           \
+        .reference = reference, .run_cpu = run_cpu, .run_cuda = UD_RUN_CUDA, .budget = budget,  \
+        .describe = describe, .mutants = MUT, .nmutants = UD_NELEMS(MUT),                       \
         .bench = "dtype=bf16 tokens=4096 hidden=7168",                                          \
         .bitwise_backends = 1,                                                                  \
     }
 
-RMS_OP(rmsnorm, "out = RN(RN(x * rsqrt(mean(x^2) + eps)) * w)  [HF Llama]", in_plain, out_plain, mut_llama);
-RMS_OP(rmsnorm_gemma, "out = RN(x * rsqrt(mean(x^2) + eps) * (1 + w))  [HF Gemma, fp32]", in_plain, out_plain, mut_gemma);
-RMS_OP(rmsnorm_fused_add, "h = RN(x + residual); out = rmsnorm(h); residual_out = h  [vLLM]", in_fused, out_fused, mut_fused);
+UD_OPERATOR(rmsnorm) = RMS_OP(rmsnorm, "out = RN(RN(x * rsqrt(mean(x^2) + eps)) * w)  [HF Llama]", in_plain, out_plain, mut_llama);
+UD_OPERATOR(rmsnorm_gemma) = RMS_OP(rmsnorm_gemma, "out = RN(x * rsqrt(mean(x^2) + eps) * (1 + w))  [HF Gemma, fp32]", in_plain, out_plain, mut_gemma);
+UD_OPERATOR(rmsnorm_fused_add) = RMS_OP(rmsnorm_fused_add, "h = RN(x + residual); out = rmsnorm(h); residual_out = h  [vLLM]", in_fused, out_fused, mut_fused);

@@ -16,6 +16,7 @@
 #include "spec/rope.h"
 #include "numerics/status.h"
 #include "harness/core/gen.h"
+#include "harness/ops/kit.h"
 #include "harness/ops/registry.h"
 #include "harness/core/result.h"
 
@@ -80,10 +81,6 @@ static rope_config config_of(const ud_case *c)
 }
 
 /* Mutant index (1-based) -> ROPE_BUG_* */
-static const int bugs[] = {ROPE_BUG_NONE, ROPE_BUG_FACTOR_TWICE, ROPE_BUG_STYLE_SWAPPED, ROPE_BUG_TABLE_HEAD_DIM,
-                           /* the cache variants run production kernels (ops/rope_cached.c) */
-                           ROPE_BUG_NONE, ROPE_BUG_NONE, ROPE_BUG_NONE};
-
 static int validate(const ud_case *c, char *msg, size_t n)
 {
     int hd = (int)c->p[P_HEAD_DIM].i;
@@ -91,11 +88,6 @@ static int validate(const ud_case *c, char *msg, size_t n)
     if (!rd) {
         snprintf(msg, n, "rotary_dim = int(head_dim %d * factor %g) must be an even number >= 2 (try factor %g)",
                  hd, c->p[P_FACTOR].d, hd >= 4 ? 0.5 : 1.0);
-        return -1;
-    }
-    double elems = (double)c->p[P_TOKENS].i * (double)(c->p[P_QHEADS].i + c->p[P_KVHEADS].i) * hd;
-    if (elems > 1.5e9) {
-        snprintf(msg, n, "tokens * (q_heads + kv_heads) * head_dim = %.3g elements is more than this tool allocates (1.5e9)", elems);
         return -1;
     }
     double table = (double)c->p[P_MAXPOS].i * rd * ud_format(table_dtype(c))->size;
@@ -107,7 +99,7 @@ static int validate(const ud_case *c, char *msg, size_t n)
     return 0;
 }
 
-static int make_tensors(const ud_case *c, ud_tensor *in, ud_tensor *out)
+static int shapes(const ud_case *c, ud_tensor *in, ud_tensor *out)
 {
     ud_dtype dt = dtype_of(c);
     int64_t T = c->p[P_TOKENS].i, hd = c->p[P_HEAD_DIM].i;
@@ -115,14 +107,14 @@ static int make_tensors(const ud_case *c, ud_tensor *in, ud_tensor *out)
     rope_config m = config_of(c);
     rope_table_spec ts;
     int rd, style;
-    UD_TRY(rope_setup(&m, bugs[c->mutant], &ts, &rd, &style));
+    UD_TRY(rope_setup(&m, ud_case_bug(c), &ts, &rd, &style));
     int64_t tshape[2] = {ts.max_position, ts.rotary_dim};
-    UD_TRY(ud_tensor_alloc(&in[0], "q", dt, 3, qs));
-    UD_TRY(ud_tensor_alloc(&in[1], "k", dt, 3, ks));
-    UD_TRY(ud_tensor_alloc(&in[2], "positions", UD_I32, 1, ps));
-    UD_TRY(ud_tensor_alloc(&in[3], "cos_sin_cache", table_dtype(c), 2, tshape));
-    UD_TRY(ud_tensor_alloc(&out[0], "q_out", dt, 3, qs));
-    UD_TRY(ud_tensor_alloc(&out[1], "k_out", dt, 3, ks));
+    UD_TRY(ud_tensor_shape(&in[0], "q", dt, 3, qs));
+    UD_TRY(ud_tensor_shape(&in[1], "k", dt, 3, ks));
+    UD_TRY(ud_tensor_shape(&in[2], "positions", UD_I32, 1, ps));
+    UD_TRY(ud_tensor_shape(&in[3], "cos_sin_cache", table_dtype(c), 2, tshape));
+    UD_TRY(ud_tensor_shape(&out[0], "q_out", dt, 3, qs));
+    UD_TRY(ud_tensor_shape(&out[1], "k_out", dt, 3, ks));
     return UD_OK;
 }
 
@@ -155,7 +147,7 @@ static int generate(const ud_case *c, ud_tensor *in)
     rope_config m = config_of(c);
     rope_table_spec ts;
     int rd, style;
-    UD_TRY(rope_setup(&m, bugs[c->mutant], &ts, &rd, &style));
+    UD_TRY(rope_setup(&m, ud_case_bug(c), &ts, &rd, &style));
     return rope_table_build_cpu(&ts, in[3].host);
 }
 
@@ -186,7 +178,7 @@ static int kernel_args(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *o
     rope_config m = config_of(c);
     rope_table_spec ts;
     int rd, style;
-    UD_TRY(rope_setup(&m, bugs[mutant], &ts, &rd, &style));
+    UD_TRY(rope_setup(&m, ud_op_bug(c->op, mutant), &ts, &rd, &style));
     memset(a, 0, sizeof *a);
     a->dt = (int)dtype_of(c);
     a->style = style;
@@ -321,22 +313,22 @@ static void describe(const ud_case *c, const ud_tensor *in, int k, size_t i, cha
 
 extern const struct ud_cached_op ud_cached_rope;   /* ops/rope_cached.c */
 
+/* The kernel's variants (gpu/rope.h), then the cos/sin table cache's (ops/rope_cached.c,
+ * docs/cache-checks.md): production kernels, a table cache key that misses something. */
+#define V(E, N, EXPECT, WHAT) UD_KERNEL_VARIANT(ROPE_BUG_##E, N, EXPECT, WHAT),
 static const ud_mutant mutants[] = {
-    {"factor_applied_twice", "partial_rotary_factor applied to an already scaled rotary_dim (GLM-4-0414; "
-     "vLLM #29966, #30384, #30389)", "tolerance"},
-    {"style_swapped", "neox (rotate halves) and gptj (interleaved pairs) layouts swapped", "tolerance"},
-    {"table_for_head_dim", "cos/sin table built with inv_freq over head_dim instead of rotary_dim", "tolerance"},
-    /* Cache variants (the cos/sin table is derived state; ops/rope_cached.c, docs/cache-checks.md):
-     * production kernels, known-bug cache keys. */
-    {"cache_misses_base", "cos/sin table cached without rope_theta in its key: a layer with another base (Gemma 3's "
-     "local 1e4 / global 1e6 layers) gets the other layer's table", "cache-stale"},
-    {"cache_misses_rotary_dim", "cos/sin table cached without rotary_dim in its key: a layer with a narrower "
-     "partial_rotary_factor reads the wider layer's table", "cache-stale"},
-    {"cache_misses_device_change", "cos/sin table cached without the device in its key: serves the table made for "
-     "another device", "cache-stale"},
+    ROPE_VARIANTS(V)
+    UD_CACHE_VARIANT("cache_misses_base", "cos/sin table cached without rope_theta in its key: a layer with another "
+                     "base (Gemma 3's local 1e4 / global 1e6 layers) gets the other layer's table",
+                     UD_CACHE_PRODUCTION, ROPE_KEY_OMITS_BASE, "config_change"),
+    UD_CACHE_VARIANT("cache_misses_rotary_dim", "cos/sin table cached without rotary_dim in its key: a layer with a "
+                     "narrower partial_rotary_factor reads the wider layer's table",
+                     UD_CACHE_PRODUCTION, ROPE_KEY_OMITS_ROTARY_DIM, "config_change"),
+    UD_CACHE_VARIANT("cache_misses_device_change", "cos/sin table cached without the device in its key: serves the "
+                     "table made for another device", UD_CACHE_NO_DEVICE, 0, "device_change"),
 };
 
-const ud_op ud_op_rope = {
+UD_OPERATOR(rope) = {
     .name = "rope",
     .summary = "partial rotary embedding: first int(head_dim * factor) dims rotate by RN_32(pos * inv_freq), "
                "the rest pass through  [HF transformers, vLLM cos_sin_cache]",
@@ -346,7 +338,7 @@ const ud_op ud_op_rope = {
     .inputs = inputs,
     .outputs = outputs,
     .validate = validate,
-    .make_tensors = make_tensors,
+    .shapes = shapes,
     .generate = generate,
     .reference = reference,
     .run_cpu = run_cpu,
@@ -355,10 +347,9 @@ const ud_op ud_op_rope = {
     .describe = describe,
     .extra = extra,
     .mutants = mutants,
-    .nmutants = (int)(sizeof mutants / sizeof mutants[0]),
+    .nmutants = UD_NELEMS(mutants),
     .bench = "dtype=bf16 tokens=4096 q_heads=32 kv_heads=8 head_dim=128 factor=0.5 style=neox base=10000 "
              "max_position=8192 positions=uniform table=model angles=fp32 values=normal",
     .bitwise_backends = 1,
     .cached = &ud_cached_rope,
 };
-_Static_assert(sizeof bugs / sizeof bugs[0] == sizeof mutants / sizeof mutants[0] + 1, "every variant needs a kernel");

@@ -22,20 +22,11 @@
 
 static const char *const no_params[] = {NULL};
 
-/* Fields a known-bug key leaves out of the table's configuration hash. */
-enum { OMIT_BASE = 1, OMIT_ROTARY_DIM = 2 };
-static const struct { const char *mutant; int omit; } key_bugs[] = {
-    {"cache_misses_base", OMIT_BASE},
-    {"cache_misses_rotary_dim", OMIT_ROTARY_DIM},
-};
-
+/* Fields the case's cache variant leaves out of the table's key (ROPE_KEY_OMITS_*; 0: none). */
 static int omitted(const ud_case *c)
 {
-    if (!c->mutant) return 0;
-    const char *name = c->op->mutants[c->mutant - 1].name;
-    for (size_t k = 0; k < sizeof key_bugs / sizeof key_bugs[0]; k++)
-        if (strcmp(name, key_bugs[k].mutant) == 0) return key_bugs[k].omit;
-    return 0;
+    const ud_mutant *m = ud_case_variant(c);
+    return m ? m->cache_key_bug : 0;
 }
 
 static int table_spec(const ud_case *c, rope_table_spec *t, int *rotary_dim, int *style)
@@ -56,11 +47,11 @@ static int table_spec(const ud_case *c, rope_table_spec *t, int *rotary_dim, int
 static uint64_t config_hash(const rope_table_spec *t, int omit)
 {
     uint64_t h = ud_cache_hash("rope", 4, 0);
-    if (!(omit & OMIT_ROTARY_DIM)) {
+    if (!(omit & ROPE_KEY_OMITS_ROTARY_DIM)) {
         h = ud_cache_hash(&t->rotary_dim, sizeof t->rotary_dim, h);
         h = ud_cache_hash(&t->freq_dim, sizeof t->freq_dim, h);
     }
-    if (!(omit & OMIT_BASE)) h = ud_cache_hash(&t->base, sizeof t->base, h);
+    if (!(omit & ROPE_KEY_OMITS_BASE)) h = ud_cache_hash(&t->base, sizeof t->base, h);
     h = ud_cache_hash(&t->max_position, sizeof t->max_position, h);
     return ud_cache_hash(&t->style, sizeof t->style, h);
 }
@@ -185,24 +176,16 @@ static int alt_config(ud_case *c, int k)
     default: return -1;
     }
     char msg[256];
-    return c->op->validate && c->op->validate(c, msg, sizeof msg) ? -1 : 0;
+    return ud_case_validate(c, msg, sizeof msg);
 }
 
 /* The registry's mutants of the same names (harness/ops/rope.c) select these. The first two
  * keep the production policy: their key is short of a field, which the policy cannot see. */
-static const ud_cache_variant variants[] = {
-    {"cache_misses_base", UD_CACHE_PRODUCTION, "config_change"},
-    {"cache_misses_rotary_dim", UD_CACHE_PRODUCTION, "config_change"},
-    {"cache_misses_device_change", UD_CACHE_NO_DEVICE, "device_change"},
-};
-
 const ud_cached_op ud_cached_rope = {
     .params = no_params,
     .act_dtype_param = "dtype",   /* table = model: the table is in the activation dtype */
     .derived = "cos/sin table",
     .when = "every case",
-    .variants = variants,
-    .nvariants = (int)(sizeof variants / sizeof variants[0]),
     .applies = applies,
     .alt_config = alt_config,
     .reduce = reduce,

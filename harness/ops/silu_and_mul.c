@@ -9,6 +9,7 @@
 #include "spec/silu_and_mul.h"
 #include "numerics/status.h"
 #include "harness/core/gen.h"
+#include "harness/ops/kit.h"
 #include "harness/ops/registry.h"
 
 static const char *const dtypes[] = {"bf16", "fp16", "fp32", NULL};
@@ -36,22 +37,12 @@ static const ud_param params[P_COUNT] = {
 static const char *const inputs[] = {"x", NULL};
 static const char *const outputs[] = {"out", NULL};
 
-static int validate(const ud_case *c, char *msg, size_t n)
-{
-    if ((double)c->p[P_TOKENS].i * 2.0 * (double)c->p[P_INTER].i > 1.5e9) {
-        snprintf(msg, n, "tokens * 2 * inter = %.3g elements is more than this tool allocates (1.5e9)",
-                 (double)c->p[P_TOKENS].i * 2.0 * (double)c->p[P_INTER].i);
-        return -1;
-    }
-    return 0;
-}
-
-static int make_tensors(const ud_case *c, ud_tensor *in, ud_tensor *out)
+static int shapes(const ud_case *c, ud_tensor *in, ud_tensor *out)
 {
     ud_dtype dt = (ud_dtype)c->p[P_DTYPE].i;
     int64_t xs[2] = {c->p[P_TOKENS].i, 2 * c->p[P_INTER].i}, os[2] = {c->p[P_TOKENS].i, c->p[P_INTER].i};
-    UD_TRY(ud_tensor_alloc(&in[0], "x", dt, 2, xs));
-    UD_TRY(ud_tensor_alloc(&out[0], "out", dt, 2, os));
+    UD_TRY(ud_tensor_shape(&in[0], "x", dt, 2, xs));
+    UD_TRY(ud_tensor_shape(&out[0], "out", dt, 2, os));
     return UD_OK;
 }
 
@@ -105,34 +96,17 @@ static int reference(const ud_case *c, const ud_tensor *in, ud_ref *ref, int exa
     return ref_silu_and_mul(&a, &ref[0], exact_mpfr);
 }
 
-static const int bugs[] = {SILU_BUG_NONE, SILU_BUG_INPUT_DTYPE, SILU_BUG_EXP_OVERFLOW};
-
 static silu_args kernel_args(const ud_case *c, ud_tensor *in, ud_tensor *out, int dev)
 {
     silu_args a = {
         .dt = (int)c->p[P_DTYPE].i, .spec = (int)c->p[P_SPEC].i,
         .tokens = c->p[P_TOKENS].i, .inter = c->p[P_INTER].i,
-        .x = dev ? in[0].dev : in[0].host, .out = dev ? out[0].dev : out[0].host,
+        .x = ud_buf(&in[0], dev), .out = ud_buf(&out[0], dev),
     };
     return a;
 }
 
-static int run_cpu(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out)
-{
-    silu_args a = kernel_args(c, in, out, 0);
-    return silu_and_mul_cpu(&a, bugs[mutant]);
-}
-
-#ifdef UD_HAVE_CUDA
-static int run_cuda(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out)
-{
-    silu_args a = kernel_args(c, in, out, 1);
-    return silu_and_mul_cuda(&a, bugs[mutant]);
-}
-#define RUN_CUDA run_cuda
-#else
-#define RUN_CUDA NULL
-#endif
+UD_KERNEL_RUNNERS(silu_args, kernel_args, silu_and_mul_cpu, silu_and_mul_cuda)
 
 /* flashinfer, and hf for fp32: the fp32 pipeline's bound (silu_bound_u), then one rounding to
  * T. hf for bf16/fp16: RN_T(silu) is a candidate and RN_T(silu) * u is exact in fp32 (8+8 or
@@ -156,21 +130,18 @@ static void describe(const ud_case *c, const ud_tensor *in, int k, size_t i, cha
     snprintf(buf, n, "gate=%a (%.9g) up=%a (%.9g)", g, g, u, u);
 }
 
-static const ud_mutant mutants[] = {
-    {"silu_input_dtype", "SiLU computed in the input dtype: exp, 1 + e and g / d each rounded to it", "tolerance"},
-    {"exp_overflow", "g / (1 + exp(-g)) as vLLM and FlashInfer write it: -0 for g < -88.72, where the exact "
-                     "value is still a normal bf16/fp32 number", "tolerance"},
-};
+#define V(E, N, EXPECT, WHAT) UD_KERNEL_VARIANT(SILU_BUG_##E, N, EXPECT, WHAT),
+static const ud_mutant mutants[] = {SILU_VARIANTS(V)};
 
-const ud_op ud_op_silu_and_mul = {
+UD_OPERATOR(silu_and_mul) = {
     .name = "silu_and_mul",
     .summary = "out = RN(silu(gate) * up), silu(g) = g / (1 + e^-g) in fp32  [FlashInfer; spec hf: RN(RN(silu) * up)]",
     .doc = "docs/ops/silu_and_mul.md",
     .params = params, .nparams = P_COUNT, .inputs = inputs, .outputs = outputs,
-    .validate = validate, .make_tensors = make_tensors, .generate = generate,
-    .reference = reference, .run_cpu = run_cpu, .run_cuda = RUN_CUDA, .budget = budget,
+    .shapes = shapes, .generate = generate,
+    .reference = reference, .run_cpu = run_cpu, .run_cuda = UD_RUN_CUDA, .budget = budget,
     .describe = describe,
-    .mutants = mutants, .nmutants = (int)(sizeof mutants / sizeof mutants[0]),
+    .mutants = mutants, .nmutants = UD_NELEMS(mutants),
     .bench = "dtype=bf16 tokens=4096 inter=7168 spec=flashinfer values=normal",
     .bitwise_backends = 1,
 };
