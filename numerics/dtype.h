@@ -40,7 +40,8 @@ uint64_t ud_get_bits(ud_dtype t, const void *base, size_t i);
 void ud_set_bits(ud_dtype t, void *base, size_t i, uint64_t bits);
 
 /* The bit pattern used to poison outputs before a kernel runs: a NaN with a payload no
- * arithmetic produces (fp8 e4m3 has only one NaN; see compare.c for how that is handled). */
+ * arithmetic produces (fp8 e4m3 has only two NaNs; harness/core/tensor.h ud_unwritten_bits says
+ * what the pattern proves). */
 uint64_t ud_poison_bits(ud_dtype t);
 
 /* floor(log2 a) for finite a > 0, and 2^e, read and built from the bits (frexp/ldexp are

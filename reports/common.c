@@ -17,21 +17,6 @@ void ud_report_meta_date(ud_report_meta *m)
     strftime(m->date, sizeof m->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-int ud_report_commit(const char *tmp, const char *path)
-{
-    FILE *f = fopen(tmp, "r+");
-    if (f) {
-        fsync(fileno(f));   /* the rename must not publish a file whose data is not on disk */
-        fclose(f);
-    }
-    if (rename(tmp, path)) {
-        ud_error("cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        unlink(tmp);
-        return UD_EINTERNAL;
-    }
-    return UD_OK;
-}
-
 const char *ud_result_dtype(const ud_result *r)
 {
     return r->nout ? ud_dtype_name(r->out[0].dtype) : "-";

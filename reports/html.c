@@ -3,15 +3,14 @@
  * error per operator and dtype (log-scaled counts; bars past 1 ulp in orange, NaN/Inf
  * mismatches and the clamped top bin in red; hovering a bar shows its count through SVG
  * <title>), the findings, and the worst cases with their worst elements. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "numerics/status.h"
 #include "reports/report.h"
+#include "harness/core/files.h"
 
 #define MAX_GROUPS 256
 #define MAX_WORST 25
@@ -151,15 +150,23 @@ static void style(FILE *f)
           f);
 }
 
-int ud_html_write(const char *path, const ud_report_meta *m, const ud_result *res, const int *ran, size_t n)
+typedef struct {
+    const ud_report_meta *m;
+    const ud_result *res;
+    const int *ran;
+    size_t n;
+} page;
+
+static int write_page(FILE *f, void *arg)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) { ud_error("cannot write %s: %s", tmp, strerror(errno)); return UD_EINTERNAL; }
+    const page *pg = arg;
+    const ud_report_meta *m = pg->m;
+    const ud_result *res = pg->res;
+    const int *ran = pg->ran;
+    size_t n = pg->n;
     group *g = calloc(MAX_GROUPS, sizeof *g);
     ranked *rk = calloc(n ? n : 1, sizeof *rk);
-    if (!g || !rk) { free(g); free(rk); fclose(f); unlink(tmp); ud_error("out of memory"); return UD_EINTERNAL; }
+    if (!g || !rk) { free(g); free(rk); ud_error("out of memory"); return 1; }
     size_t total = 0, failed = 0, nrk = 0;
     for (size_t i = 0; i < n; i++) {
         if (!ran[i]) continue;
@@ -260,6 +267,11 @@ int ud_html_write(const char *path, const ud_report_meta *m, const ud_result *re
           "(docs/report-format.md) carries every number on this page.</p>\n</body></html>\n", f);
     free(g);
     free(rk);
-    if (fclose(f) != 0) { ud_error("cannot write %s", tmp); unlink(tmp); return UD_EINTERNAL; }
-    return ud_report_commit(tmp, path);
+    return ferror(f) != 0;
+}
+
+int ud_html_write(const char *path, const ud_report_meta *m, const ud_result *res, const int *ran, size_t n)
+{
+    page pg = {m, res, ran, n};
+    return ud_write_atomic(path, write_page, &pg);
 }

@@ -14,6 +14,8 @@
 
 #include "numerics/status.h"
 #include "reports/report.h"
+#include "harness/cases/param_text.h"
+#include "harness/core/files.h"
 
 struct ud_json_stream {
     char *path;
@@ -39,23 +41,6 @@ static const char *status_of(const ud_result *r)
     if (r->skipped) return "skip";
     if (ud_result_has(r, UD_F_ERROR)) return "error";
     return r->nfindings ? "fail" : "pass";
-}
-
-static json_t *params_json(const ud_case *c)
-{
-    json_t *p = json_object();
-    for (int k = 0; k < c->op->nparams; k++) {
-        const ud_param *d = &c->op->params[k];
-        json_t *v = NULL;
-        switch (d->kind) {
-        case UD_P_INT: v = json_integer((json_int_t)c->p[k].i); break;
-        case UD_P_REAL: v = num(c->p[k].d); break;
-        case UD_P_CHOICE: v = json_string(d->choices[c->p[k].i]); break;
-        case UD_P_DTYPE: v = json_string(ud_dtype_name((ud_dtype)c->p[k].i)); break;
-        }
-        json_object_set_new(p, d->name, v);
-    }
-    return p;
 }
 
 static json_t *output_json(const ud_out_stats *s)
@@ -107,7 +92,7 @@ static json_t *case_json(const ud_result *r)
     json_object_set_new(o, "mutant", c->mutant ? json_string(c->op->mutants[c->mutant - 1].name) : json_null());
     json_object_set_new(o, "file", str_or_null(c->file));
     json_object_set_new(o, "line", c->file ? json_integer(c->line) : json_null());
-    json_object_set_new(o, "params", params_json(c));
+    json_object_set_new(o, "params", ud_params_json(c));
     json_object_set_new(o, "seed", json_integer((json_int_t)c->seed));
     json_object_set_new(o, "backend", json_string(ud_backend_name(r->backend)));
     json_object_set_new(o, "status", json_string(status_of(r)));
@@ -261,23 +246,25 @@ static int dump_final(FILE *f, const ud_report_meta *m, const ud_result *res, co
     return bad;
 }
 
+typedef struct {
+    const ud_report_meta *m;
+    const ud_result *res;
+    const int *ran;
+    size_t n;
+} final_doc;
+
+static int write_final(FILE *f, void *arg)
+{
+    const final_doc *d = arg;
+    return dump_final(f, d->m, d->res, d->ran, d->n);
+}
+
 int ud_json_finish(ud_json_stream *s, const ud_report_meta *m, const ud_result *res, const int *ran, size_t n)
 {
-    int rc = UD_OK;
-    char *tmp = concat(s->path, ".tmp");
-    FILE *f = tmp ? fopen(tmp, "w") : NULL;
-    if (!f) {
-        ud_error("cannot write %s: %s", tmp ? tmp : s->path, strerror(errno));
-        rc = UD_EINTERNAL;
-    } else {
-        int bad = dump_final(f, m, res, ran, n);
-        bad |= fclose(f) != 0;
-        if (bad) { ud_error("cannot write %s", tmp); unlink(tmp); rc = UD_EINTERNAL; }
-        else rc = ud_report_commit(tmp, s->path);
-    }
+    final_doc d = {m, res, ran, n};
+    int rc = ud_write_atomic(s->path, write_final, &d);
     fclose(s->f);
     if (rc == UD_OK) unlink(s->partial);
-    free(tmp);
     free(s->path);
     free(s->partial);
     free(s);

@@ -2,14 +2,13 @@
  * (name = the case label, classname = ulpdiff.<op>), a <failure> whose type is the first
  * finding's kind and whose body lists every finding, <error> for internal/device errors,
  * <skipped/> for skipped cases. Cases not started (--budget-seconds) are left out. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "numerics/status.h"
 #include "reports/report.h"
+#include "harness/core/files.h"
 
 static void xml_escape(FILE *f, const char *s)
 {
@@ -67,12 +66,20 @@ static void write_case(FILE *f, const ud_result *r)
     fputs("    </testcase>\n", f);
 }
 
-int ud_junit_write(const char *path, const ud_report_meta *m, const ud_result *res, const int *ran, size_t n)
+typedef struct {
+    const ud_report_meta *m;
+    const ud_result *res;
+    const int *ran;
+    size_t n;
+} suites;
+
+static int write_suites(FILE *f, void *arg)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) { ud_error("cannot write %s: %s", tmp, strerror(errno)); return UD_EINTERNAL; }
+    const suites *su = arg;
+    const ud_report_meta *m = su->m;
+    const ud_result *res = su->res;
+    const int *ran = su->ran;
+    size_t n = su->n;
     size_t tests = 0, failures = 0, errors = 0, skipped = 0;
     for (size_t i = 0; i < n; i++) {
         if (!ran[i]) continue;
@@ -86,7 +93,7 @@ int ud_junit_write(const char *path, const ud_report_meta *m, const ud_result *r
             tests, failures, errors, skipped, m->elapsed_seconds, m->date);
     /* One suite per operator, in order of first appearance (the corpus order). */
     char *done = calloc(n ? n : 1, 1);
-    if (!done) { fclose(f); unlink(tmp); ud_error("out of memory"); return UD_EINTERNAL; }
+    if (!done) { ud_error("out of memory"); return 1; }
     for (size_t i = 0; i < n; i++) {
         if (!ran[i] || done[i]) continue;
         const ud_op *op = res[i].c.op;
@@ -119,6 +126,11 @@ int ud_junit_write(const char *path, const ud_report_meta *m, const ud_result *r
     }
     free(done);
     fputs("</testsuites>\n", f);
-    if (fclose(f) != 0) { ud_error("cannot write %s", tmp); unlink(tmp); return UD_EINTERNAL; }
-    return ud_report_commit(tmp, path);
+    return ferror(f) != 0;
+}
+
+int ud_junit_write(const char *path, const ud_report_meta *m, const ud_result *res, const int *ran, size_t n)
+{
+    suites su = {m, res, ran, n};
+    return ud_write_atomic(path, write_suites, &su);
 }

@@ -1,6 +1,7 @@
 /* report.h — machine-readable and browsable reports of a run, and the comparison of two
  * runs. Formats: docs/report-format.md (JSON schema "ulpdiff-report/1"), JUnit XML for CI,
- * one self-contained HTML page. Every file is written to FILE.tmp and renamed into place, so
+ * one self-contained HTML page. Every file is written to FILE.tmp and renamed into place
+ * (ud_write_atomic, harness/core/files.h), so
  * a reader never sees half a report; the JSON report is also streamed case by case to
  * FILE.partial (JSON Lines) while the run goes on, so a crash keeps the finished cases. */
 #ifndef UD_REPORT_H
@@ -54,7 +55,6 @@ typedef struct {
 int ud_compare_reports(const char *old_path, const char *new_path, const ud_compare_opts *o, FILE *out);
 
 /* Shared helpers for the writers. */
-int ud_report_commit(const char *tmp, const char *path);   /* fsync + rename; UD_OK / UD_EINTERNAL */
 const char *ud_result_dtype(const ud_result *r);           /* dtype of the first output, or "-" */
 double ud_result_max_ulp(const ud_result *r);              /* over outputs; +Inf when a NaN mismatch */
 

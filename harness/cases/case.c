@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "harness/ops/registry.h"
+#include "harness/cases/param_text.h"
 #include "numerics/status.h"
 
 int ud_param_index(const ud_op *op, const char *name)
@@ -36,14 +37,9 @@ void ud_case_format_label(ud_case *c)
         off += (size_t)snprintf(c->label + off, n - off, ".%s", c->op->mutants[c->mutant - 1].name);
     if (off < n) off += (size_t)snprintf(c->label + off, n - off, "(");
     for (int i = 0; i < c->op->nparams && off < n; i++) {
-        const ud_param *p = &c->op->params[i];
-        const char *sep = i ? ", " : "";
-        switch (p->kind) {
-        case UD_P_INT: off += (size_t)snprintf(c->label + off, n - off, "%s%s=%lld", sep, p->name, (long long)c->p[i].i); break;
-        case UD_P_REAL: off += (size_t)snprintf(c->label + off, n - off, "%s%s=%g", sep, p->name, c->p[i].d); break;
-        case UD_P_CHOICE: off += (size_t)snprintf(c->label + off, n - off, "%s%s=%s", sep, p->name, p->choices[c->p[i].i]); break;
-        case UD_P_DTYPE: off += (size_t)snprintf(c->label + off, n - off, "%s%s=%s", sep, p->name, ud_dtype_name((ud_dtype)c->p[i].i)); break;
-        }
+        char v[128];
+        ud_param_value_text(c, i, 0, v, sizeof v);
+        off += (size_t)snprintf(c->label + off, n - off, "%s%s=%s", i ? ", " : "", c->op->params[i].name, v);
     }
     if (off < n) snprintf(c->label + off, n - off, ", seed=%llu)", (unsigned long long)c->seed);
 }

@@ -1,9 +1,9 @@
-/* compare.c — per-element error measurement against the reference candidates, statistics
- * and findings. Operators hold no comparison logic; everything lands here. */
+/* measure.c — per-element error measurement against the reference candidates, statistics
+ * and findings, and the budget a case is held to. Operators hold no comparison logic;
+ * everything lands here. */
 #include "harness/core/measure.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,36 +11,12 @@
 #include "numerics/status.h"
 #include "harness/core/ulp.h"
 
-const char *const ud_finding_names[] = {
-    "tolerance", "nan-mismatch", "unwritten-output", "nondeterminism", "cache-stale", "error",
-    "backend-mismatch",
-};
-_Static_assert(sizeof ud_finding_names / sizeof ud_finding_names[0] == UD_F_KINDS,
-               "every finding kind needs a name");
-
-const char *ud_backend_name(ud_backend b)
+ud_budget ud_case_budget(const ud_case *c, int out_index, ud_dtype t)
 {
-    return b == UD_BACKEND_CUDA ? "cuda" : b == UD_BACKEND_CPU ? "cpu" : b == UD_BACKEND_EXTERNAL ? "external" : "ref";
-}
-
-void ud_result_add_finding(ud_result *r, ud_finding_kind kind, const char *fmt, ...)
-{
-    if (r->nfindings >= (int)(sizeof r->findings / sizeof r->findings[0])) return;
-    ud_finding *f = &r->findings[r->nfindings++];
-    f->kind = kind;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(f->msg, sizeof f->msg, fmt, ap);
-    va_end(ap);
-}
-
-int ud_result_failed(const ud_result *r) { return r->nfindings > 0; }
-
-int ud_result_has(const ud_result *r, ud_finding_kind kind)
-{
-    for (int i = 0; i < r->nfindings; i++)
-        if (r->findings[i].kind == kind) return 1;
-    return 0;
+    ud_budget b = c->op->budget(c, out_index);
+    if (!isnan(c->budget_ulp[t])) b.ulp = c->budget_ulp[t];
+    if (!isnan(c->budget_scaled)) b.scaled = c->budget_scaled;
+    return b;
 }
 
 double ud_tolerance(ud_dtype t, double r, double s, ud_budget b)
@@ -109,7 +85,6 @@ int ud_compare_output(const ud_tensor *out, const ud_ref *ref, ud_budget b,
                       const ud_case *c, const ud_tensor *in, int out_index, ud_out_stats *st)
 {
     ud_dtype t = out->dtype;
-    uint64_t poison = ud_poison_bits(t);
     memset(st, 0, sizeof *st);
     st->name = out->name;
     st->dtype = t;
@@ -124,10 +99,9 @@ int ud_compare_output(const ud_tensor *out, const ud_ref *ref, ud_budget b,
     for (size_t i = 0; i < out->numel; i++) {
         uint64_t bits = ud_get_bits(t, out->host, i);
         double y = ud_get(t, out->host, i);
-        /* E4M3 has only two NaN encodings and a non-saturating conversion of a negative
-         * overflow produces the poison 0xFF itself; there an unwritten element is reported as
-         * the NaN mismatch it also is. */
-        int unwritten = bits == poison && t != UD_E4M3;
+        /* E4M3's poison proves nothing (ud_unwritten_bits): such an element is compared as the
+         * NaN it also is. */
+        int unwritten = ud_unwritten_bits(t, bits);
         double best_ratio = INFINITY, best_ulp = INFINITY, best_scaled = INFINITY, best_r = ref->r0[i];
         int64_t best_lat = INT64_MAX;
         int mismatch = 1;

@@ -61,16 +61,18 @@ void ud_tensor_poison(ud_tensor *t)
     for (size_t i = 0; i < t->numel; i++) ud_set_bits(t->dtype, t->host, i, p);
 }
 
+int ud_unwritten_bits(ud_dtype t, uint64_t bits) { return bits == ud_poison_bits(t) && t != UD_E4M3; }
+
 size_t ud_tensor_bitwise_diff(const ud_tensor *a, const ud_tensor *b, size_t *first)
 {
     size_t count = 0;
     *first = (size_t)-1;
     if (memcmp(a->host, b->host, ud_tensor_bytes(a)) == 0) return 0;
-    uint64_t poison = ud_poison_bits(a->dtype);
     for (size_t i = 0; i < a->numel; i++) {
         uint64_t x = ud_get_bits(a->dtype, a->host, i), y = ud_get_bits(b->dtype, b->host, i);
         if (x == y) continue;
-        if (x != poison && y != poison && isnan(ud_get(a->dtype, a->host, i)) && isnan(ud_get(b->dtype, b->host, i)))
+        if (!ud_unwritten_bits(a->dtype, x) && !ud_unwritten_bits(b->dtype, y) && isnan(ud_get(a->dtype, a->host, i)) &&
+            isnan(ud_get(b->dtype, b->host, i)))
             continue;
         if (*first == (size_t)-1) *first = i;
         count++;

@@ -31,13 +31,19 @@ void ud_tensor_free(ud_tensor *t);
 size_t ud_tensor_bytes(const ud_tensor *t);
 /* Writes dtype's poison NaN pattern into every element of the host buffer. */
 void ud_tensor_poison(ud_tensor *t);
+/* Was an element of dtype t holding `bits` never written? It still holds the poison pattern,
+ * and the pattern is one no write produces. Not so for E4M3, which has two NaN encodings: its
+ * poison 0xFF is also the NaN that a non-saturating conversion of a negative overflow writes
+ * (and PyTorch's conversion of -NaN), so there it proves nothing and the element is compared
+ * as the NaN it is. The one owner of this rule (comparison, bitwise comparison). */
+int ud_unwritten_bits(ud_dtype t, uint64_t bits);
 /* "[3, 17]" style coordinates of flat index i. */
 void ud_tensor_coords(const ud_tensor *t, size_t i, char *buf, size_t n);
 /* Elements of a and b (same dtype and shape, host buffers) whose bits differ; the index of the
  * first in *first ((size_t)-1 when none). Two NaNs count as equal whatever their sign and
  * payload — IEEE 754 leaves the payload of a NaN an operation creates to the implementation
  * (x86 makes 0xFFC00000, CUDA 0x7FFFFFFF), so "bit for bit" means every other value — unless
- * one is the poison pattern, which marks an element nothing wrote. */
+ * one marks an element nothing wrote (ud_unwritten_bits). */
 size_t ud_tensor_bitwise_diff(const ud_tensor *a, const ud_tensor *b, size_t *first);
 
 /* Device side (harness/device.cu; device_stub.c when CUDA is not compiled in). */

@@ -31,21 +31,6 @@ void ud_ref_free(ud_ref *r)
     r->r0 = r->r1 = r->s = NULL;
 }
 
-static int count_names(const char *const *names)
-{
-    int n = 0;
-    while (names && names[n]) n++;
-    return n;
-}
-
-static ud_budget effective_budget(const ud_case *c, int k, ud_dtype t)
-{
-    ud_budget b = c->op->budget(c, k);
-    if (!isnan(c->budget_ulp[t])) b.ulp = c->budget_ulp[t];
-    if (!isnan(c->budget_scaled)) b.scaled = c->budget_scaled;
-    return b;
-}
-
 static int run_kernel(const ud_case *c, ud_backend be, ud_tensor *in, int nin,
                       ud_tensor *out, int nout, char *why, size_t whyn)
 {
@@ -165,7 +150,7 @@ int ud_run_case(const ud_case *c, const ud_run_opts *o, ud_result *res)
     res->c = *c;
     res->backend = o->backend;
     const ud_op *op = c->op;
-    int nin = count_names(op->inputs), nout = count_names(op->outputs);
+    int nin = ud_case_ninputs(c), nout = ud_case_noutputs(c);
     ud_tensor in[UD_MAX_TENSORS], out[UD_MAX_TENSORS];
     ud_ref ref[UD_MAX_TENSORS];
     memset(in, 0, sizeof in);
@@ -202,7 +187,7 @@ int ud_run_case(const ud_case *c, const ud_run_opts *o, ud_result *res)
     if (rc == UD_OK) {
         res->nout = nout;
         for (int k = 0; rc == UD_OK && k < nout; k++)
-            rc = ud_compare_output(&out[k], &ref[k], effective_budget(c, k, out[k].dtype), c, in, k, &res->out[k]);
+            rc = ud_compare_output(&out[k], &ref[k], ud_case_budget(c, k, out[k].dtype), c, in, k, &res->out[k]);
         if (rc == UD_OK && op->extra) rc = op->extra(c, in, out, ref, res);
         if (rc == UD_OK && op->cached) rc = check_cache(c, o, res);
         ud_findings_from_stats(res);

@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "numerics/status.h"
+#include "harness/cases/param_text.h"
+#include "harness/core/files.h"
 
 /* Does c still fail with `kind`? Runs it once (counted in *runs). */
 static int still_fails(const ud_case *c, const ud_run_opts *o, ud_finding_kind kind, ud_result *res, int *runs)
@@ -83,15 +83,6 @@ int ud_shrink_case(const ud_case *c, const ud_run_opts *o, ud_finding_kind kind,
     return runs;
 }
 
-/* Shortest decimal that reads back as exactly d. */
-static void real_text(double d, char *buf, size_t n)
-{
-    for (int prec = 6; prec <= 17; prec++) {
-        snprintf(buf, n, "%.*g", prec, d);
-        if (strtod(buf, NULL) == d) return;
-    }
-}
-
 static uint32_t fnv1a(const char *s)
 {
     uint32_t h = 2166136261u;
@@ -107,26 +98,20 @@ int ud_reproducer_text(const ud_case *c, const char *why, char *buf, size_t n, u
     PUT("op = %s\n", c->op->name);
     if (c->mutant) PUT("mutant = %s\n", c->op->mutants[c->mutant - 1].name);
     for (int k = 0; k < c->op->nparams; k++) {
-        const ud_param *p = &c->op->params[k];
         char v[64];
-        switch (p->kind) {
-        case UD_P_INT: snprintf(v, sizeof v, "%lld", (long long)c->p[k].i); break;
-        case UD_P_REAL: real_text(c->p[k].d, v, sizeof v); break;
-        case UD_P_CHOICE: snprintf(v, sizeof v, "%s", p->choices[c->p[k].i]); break;
-        case UD_P_DTYPE: snprintf(v, sizeof v, "%s", ud_dtype_name((ud_dtype)c->p[k].i)); break;
-        }
-        PUT("%s = %s\n", p->name, v);
+        ud_param_value_text(c, k, 1, v, sizeof v);
+        PUT("%s = %s\n", c->op->params[k].name, v);
     }
     PUT("seed = %llu\n", (unsigned long long)c->seed);
     for (int t = 0; t < UD_NDTYPES; t++)
         if (!isnan(c->budget_ulp[t])) {
             char v[64];
-            real_text(c->budget_ulp[t], v, sizeof v);
+            ud_real_text(c->budget_ulp[t], v, sizeof v);
             PUT("budget.%s = %s\n", ud_dtype_name((ud_dtype)t), v);
         }
     if (!isnan(c->budget_scaled)) {
         char v[64];
-        real_text(c->budget_scaled, v, sizeof v);
+        ud_real_text(c->budget_scaled, v, sizeof v);
         PUT("scaled_budget = %s\n", v);
     }
 #undef PUT
@@ -136,18 +121,7 @@ int ud_reproducer_text(const ud_case *c, const char *why, char *buf, size_t n, u
     return (len < 0 || (size_t)len >= n) ? UD_EINTERNAL : UD_OK;
 }
 
-static int mkdir_p(const char *dir)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0777) && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return (mkdir(tmp, 0777) && errno != EEXIST) ? -1 : 0;
-}
+static int put_text(FILE *f, void *text) { return fputs(text, f) < 0; }
 
 int ud_reproducer_write(const char *dir, const ud_case *c, const ud_result *r, const char *origin,
                         char *path, size_t pathn)
@@ -156,7 +130,7 @@ int ud_reproducer_write(const char *dir, const ud_case *c, const ud_result *r, c
     char text[8192];
     uint32_t h;
     if (ud_reproducer_text(c, NULL, text, sizeof text, &h)) { ud_error("reproducer for %s is too long", c->label); return UD_EINTERNAL; }
-    if (mkdir_p(dir)) { ud_error("cannot create %s: %s", dir, strerror(errno)); return UD_EINTERNAL; }
+    if (ud_mkdir_p(dir)) { ud_error("cannot create %s: %s", dir, strerror(errno)); return UD_EINTERNAL; }
     snprintf(path, pathn, "%s/%s-%08x.ini", dir, c->op->name, h);
     char why[2000];
     snprintf(why, sizeof why,
@@ -166,12 +140,5 @@ int ud_reproducer_write(const char *dir, const ud_case *c, const ud_result *r, c
              origin, f ? ud_finding_names[f->kind] : "no", ud_backend_name(r->backend), f ? f->msg : "",
              ud_backend_name(r->backend), path);
     if (ud_reproducer_text(c, why, text, sizeof text, &h)) { ud_error("reproducer for %s is too long", c->label); return UD_EINTERNAL; }
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "w");
-    if (!fp) { ud_error("cannot write %s: %s", tmp, strerror(errno)); return UD_EINTERNAL; }
-    int bad = fputs(text, fp) < 0;
-    bad |= fclose(fp) != 0;
-    if (bad || rename(tmp, path)) { ud_error("cannot write %s: %s", path, strerror(errno)); unlink(tmp); return UD_EINTERNAL; }
-    return UD_OK;
+    return ud_write_atomic(path, put_text, text);
 }

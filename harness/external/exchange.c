@@ -14,15 +14,10 @@
 #include "numerics/status.h"
 #include "harness/external/npy.h"
 #include "harness/core/result.h"
+#include "harness/cases/param_text.h"
 #include "harness/cases/spec.h"
+#include "harness/core/files.h"
 #include "harness/core/tensor.h"
-
-static int count_names(const char *const *names)
-{
-    int n = 0;
-    while (names && names[n]) n++;
-    return n;
-}
 
 static void free_tensors(ud_tensor *t, int n)
 {
@@ -30,23 +25,6 @@ static void free_tensors(ud_tensor *t, int n)
 }
 
 /* ------------------------------------------------------------------ export */
-
-static json_t *params_json(const ud_case *c)
-{
-    json_t *p = json_object();
-    for (int k = 0; k < c->op->nparams; k++) {
-        const ud_param *d = &c->op->params[k];
-        json_t *v = NULL;
-        switch (d->kind) {
-        case UD_P_INT: v = json_integer((json_int_t)c->p[k].i); break;
-        case UD_P_REAL: v = json_real(c->p[k].d); break;   /* printed with 17 digits: round-trips */
-        case UD_P_CHOICE: v = json_string(d->choices[c->p[k].i]); break;
-        case UD_P_DTYPE: v = json_string(ud_dtype_name((ud_dtype)c->p[k].i)); break;
-        }
-        json_object_set_new(p, d->name, v);
-    }
-    return p;
-}
 
 static json_t *tensor_json(const ud_tensor *t, const char *file)
 {
@@ -88,7 +66,7 @@ static int prepare_dir(const char *dir)
 static int export_case(const ud_case *c, size_t index, const char *dir, json_t *cases, double *bytes)
 {
     const ud_op *op = c->op;
-    int nin = count_names(op->inputs), nout = count_names(op->outputs);
+    int nin = ud_case_ninputs(c), nout = ud_case_noutputs(c);
     ud_tensor in[UD_MAX_TENSORS], out[UD_MAX_TENSORS];
     memset(in, 0, sizeof in);
     memset(out, 0, sizeof out);
@@ -121,7 +99,7 @@ static int export_case(const ud_case *c, size_t index, const char *dir, json_t *
         json_object_set_new(j, "op", json_string(op->name));
         json_object_set_new(j, "label", json_string(c->label));
         json_object_set_new(j, "seed", json_integer((json_int_t)c->seed));
-        json_object_set_new(j, "params", params_json(c));
+        json_object_set_new(j, "params", ud_params_json(c));
         json_object_set_new(j, "source", c->file ? json_pack("{s:s, s:i}", "file", c->file, "line", c->line) : json_null());
         json_t *b = budget_json(c);
         if (b) json_object_set_new(j, "budget", b);
@@ -135,6 +113,11 @@ static int export_case(const ud_case *c, size_t index, const char *dir, json_t *
     free_tensors(in, nin);
     free_tensors(out, nout);
     return rc;
+}
+
+static int write_manifest(FILE *f, void *root)
+{
+    return json_dumpf(root, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER) != 0;
 }
 
 int ud_export_cases(const ud_case *cases, size_t n, const char *dir, const ud_export_meta *m, FILE *log)
@@ -156,12 +139,10 @@ int ud_export_cases(const ud_case *cases, size_t n, const char *dir, const ud_ex
     for (size_t i = 0; rc == UD_OK && i < n; i++) rc = export_case(&cases[i], i, dir, jc, &bytes);
     json_object_set_new(root, "cases", jc);
     if (rc == UD_OK) {
-        char tmp[4400], path[4400];
-        snprintf(tmp, sizeof tmp, "%s/manifest.json.tmp", dir);
+        char path[4400];
         snprintf(path, sizeof path, "%s/manifest.json", dir);
         /* Written last and renamed into place: a manifest exists only for a complete export. */
-        if (json_dump_file(root, tmp, JSON_INDENT(1) | JSON_PRESERVE_ORDER) != 0 || rename(tmp, path) != 0) {
-            ud_error("export: cannot write %s", path);
+        if (ud_write_atomic(path, write_manifest, root) != UD_OK) {
             rc = UD_EINTERNAL;
         } else {
             fprintf(log, "exported %zu case%s (%.1f MB of inputs) to %s; manifest: %s\n", n, n == 1 ? "" : "s",
@@ -211,7 +192,7 @@ static int ex_generate(const ud_case *c, ud_tensor *in)
 {
     const ex_op *e = (const ex_op *)c->op;
     char what[512], err[1024];
-    for (int k = 0; k < count_names(c->op->inputs); k++) {
+    for (int k = 0; k < ud_case_ninputs(c); k++) {
         what_of(c, "input", in[k].name, what, sizeof what);
         if (ud_npy_load(e->in_path[k], &in[k], what, err, sizeof err)) { ud_error("%s", err); return UD_EUSAGE; }
     }
@@ -224,7 +205,7 @@ static int ex_outputs(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *ou
     (void)in;
     const ex_op *e = (const ex_op *)c->op;
     char what[512], err[1024];
-    for (int k = 0; k < count_names(c->op->outputs); k++) {
+    for (int k = 0; k < ud_case_noutputs(c); k++) {
         what_of(c, "output", out[k].name, what, sizeof what);
         if (ud_npy_load(e->out_path[k], &out[k], what, err, sizeof err)) { ud_error("%s", err); return UD_EUSAGE; }
     }
@@ -385,7 +366,7 @@ static int open_case(const char *dir, const char *mpath, json_t *jc, size_t i, i
 
     /* The tensors the operator defines for these parameters are the truth; the manifest only
      * names their files. */
-    int nin = count_names(reg->inputs), nout = count_names(reg->outputs);
+    int nin = ud_case_ninputs(c), nout = ud_case_noutputs(c);
     ud_tensor in[UD_MAX_TENSORS], out[UD_MAX_TENSORS];
     memset(in, 0, sizeof in);
     memset(out, 0, sizeof out);

@@ -162,20 +162,13 @@ static void fill_tensors(const ud_tensor *t, int n, int dev, udp_tensor *out)
     }
 }
 
-static int count(const char *const *names)
-{
-    int n = 0;
-    while (names && names[n]) n++;
-    return n;
-}
-
 static int call_plugin(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out, int dev)
 {
     const plug_op *po = (const plug_op *)c->op;
     if (mutant) { ud_error("%s: known-bug variants do not apply to a plugin's implementation", c->label); return UD_EUSAGE; }
     udp_param params[UD_MAX_PARAMS];
     udp_tensor tin[UD_MAX_TENSORS], tout[UD_MAX_TENSORS];
-    int nin = count(c->op->inputs), nout = count(c->op->outputs);
+    int nin = ud_case_ninputs(c), nout = ud_case_noutputs(c);
     fill_params(c, params);
     fill_tensors(in, nin, dev, tin);
     fill_tensors(out, nout, dev, tout);
