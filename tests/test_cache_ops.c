@@ -19,6 +19,7 @@
 #include "harness/ops/registry.h"
 #include "harness/core/result.h"
 #include "harness/exec/run.h"
+#include "harness/cli/post_checks.h"
 #include "harness/cases/spec.h"
 
 static const ud_cache_check_opts cpu = {UD_BACKEND_CPU};
@@ -383,6 +384,7 @@ Test(cached_ops, run_reports_the_cache_checks_of_a_case)
 {
     const ud_op *op = op_named("rope");
     ud_run_opts o = {UD_BACKEND_CPU, 0, NULL, 0, 0, NULL};
+    ud_attach_post_checks(&o);   /* what `run` attaches to a run of ulpdiff's own kernels */
     ud_result res;
     ud_case c = case_of(op, "max_position=4096 tokens=17", 0);
     cr_assert_eq(ud_run_case(&c, &o, &res), UD_OK);

@@ -19,6 +19,7 @@
 #include "harness/core/measure.h"
 #include "harness/ops/registry.h"
 #include "harness/exec/run.h"
+#include "harness/cli/post_checks.h"
 #include "harness/cases/spec.h"
 #include "harness/core/ulp.h"
 
@@ -440,6 +441,7 @@ Test(gate_proj_kernel, default_sweep_catches_every_variant_and_passes_production
 {
     const ud_op *op = gate_op();
     ud_run_opts o = {UD_BACKEND_CPU, 0, NULL};
+    ud_attach_post_checks(&o);   /* the cache scenarios, as `run` and `mutants` attach them */
     for (int m = 0; m <= op->nmutants; m++) {
         ud_spec s;
         ud_spec_init(&s, op);

@@ -12,6 +12,7 @@
 #include "harness/ops/registry.h"
 #include "harness/core/result.h"
 #include "harness/exec/run.h"
+#include "harness/cli/post_checks.h"
 #include "harness/cases/spec.h"
 #include "harness/core/tensor.h"
 
@@ -43,6 +44,7 @@ static inline size_t ud_test_run(const char *op_name, int mutant, ud_kv *kv, siz
     size_t n, hits = 0;
     ud_case *cases = ud_test_expand(op_name, mutant, kv, nkv, 1, &n);
     ud_run_opts o = {UD_BACKEND_CPU, 0, NULL};
+    ud_attach_post_checks(&o);   /* as `mutants` runs them: cache variants are judged by the cache scenarios */
     for (size_t k = 0; k < n; k++) {
         ud_result *r = malloc(sizeof *r);
         cr_assert_not_null(r);

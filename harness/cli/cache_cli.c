@@ -18,6 +18,7 @@
 #include "numerics/status.h"
 #include "harness/ops/registry.h"
 #include "harness/cases/spec.h"
+#include "harness/exec/execute.h"
 #include "harness/core/tensor.h"
 
 typedef struct {
@@ -88,21 +89,6 @@ static int parse_opts(int argc, char **argv, opts *o)
         return -1;
     }
     return 0;
-}
-
-/* Returns an exit code, or -1 with *be set. */
-static int pick_backend(const opts *o, ud_backend *be)
-{
-    char why[256];
-    if (strcmp(o->backend, "cpu") == 0) { *be = UD_BACKEND_CPU; return -1; }
-    int have = ud_device_available(why, sizeof why);
-    if (strcmp(o->backend, "cuda") == 0 && !have) {
-        fprintf(stderr, "ulpdiff cache-check: --backend cuda: %s\n", why);
-        return UD_EXIT_INTERNAL;
-    }
-    *be = have ? UD_BACKEND_CUDA : UD_BACKEND_CPU;
-    if (!have) fprintf(stderr, "ulpdiff cache-check: cuda backend skipped: %s; running on cpu\n", why);
-    return -1;
 }
 
 /* The operator's check case ("name=value ..."), seed as given. */
@@ -236,7 +222,7 @@ int ud_cmd_cache_check(int argc, char **argv)
     int prc = parse_opts(argc, argv, &o);
     if (prc) return prc > 0 ? UD_EXIT_PASS : UD_EXIT_USAGE;
     ud_backend be;
-    int rc = pick_backend(&o, &be);
+    int rc = ud_exec_pick_backend("ulpdiff cache-check", o.backend, &be);
     if (rc >= 0) return rc;
     if (o.replay) return replay(&o, be);
     const ud_op *only = NULL;

@@ -149,7 +149,18 @@ static void *worker_thread(void *arg)
     return NULL;
 }
 
-int ud_isolate_worker_main(int argc, char **argv)
+/* The post-run check named `name` among `known`, attached to W.ro; -1 when unknown. */
+static int attach_check(const ud_post_check *const *known, const char *name)
+{
+    for (int k = 0; known && known[k]; k++)
+        if (strcmp(known[k]->name, name) == 0 && W.ro.npost < UD_MAX_POST_CHECKS) {
+            W.ro.post[W.ro.npost++] = known[k];
+            return 0;
+        }
+    return -1;
+}
+
+int ud_isolate_worker_main(int argc, char **argv, const ud_post_check *const *known)
 {
     int jobs = 1, probe = 0;
     memset(&W.ro, 0, sizeof W.ro);
@@ -164,6 +175,10 @@ int ud_isolate_worker_main(int argc, char **argv)
         else if (strcmp(a, "--jobs") == 0) { jobs = atoi(v); i++; }
         else if (strcmp(a, "--repeat") == 0) { W.ro.repeat = atoi(v); i++; }
         else if (strcmp(a, "--backend") == 0) { W.ro.backend = strcmp(v, "cuda") == 0 ? UD_BACKEND_CUDA : UD_BACKEND_CPU; i++; }
+        else if (strcmp(a, "--post-check") == 0) {
+            if (attach_check(known, v)) { fprintf(stderr, "ulpdiff __worker: unknown post-run check '%s'\n", v); return UD_EXIT_USAGE; }
+            i++;
+        }
         else { fprintf(stderr, "ulpdiff __worker: unknown argument '%s' (started only by ulpdiff itself)\n", a); return UD_EXIT_USAGE; }
     }
     if (W.fd < 0 || fcntl(W.fd, F_GETFD) < 0) {
@@ -208,6 +223,7 @@ int ud_isolate_worker_main(int argc, char **argv)
         wc.op[sizeof wc.op - 1] = 0;
         s->c.op = ud_op_find(wc.op);
         s->c.file = NULL;
+        s->c.source = NULL;
         s->next = NULL;
         if (!s->c.op) { fprintf(stderr, "ulpdiff __worker: unknown operator '%s'\n", wc.op); return UD_EXIT_INTERNAL; }
         pthread_mutex_lock(&W.qmu);
@@ -265,7 +281,7 @@ static int spawn(const ud_isolate_opts *io, const ud_run_opts *ro, int jobs, int
     char jbuf[16], rbuf[16];
     snprintf(jbuf, sizeof jbuf, "%d", jobs);
     snprintf(rbuf, sizeof rbuf, "%d", ro->repeat);
-    const char *argv[16];
+    const char *argv[16 + 2 * UD_MAX_POST_CHECKS];
     int k = 0;
     argv[k++] = exe;
     argv[k++] = "__worker";
@@ -279,6 +295,7 @@ static int spawn(const ud_isolate_opts *io, const ud_run_opts *ro, int jobs, int
     argv[k++] = rbuf;
     if (ro->exact_mpfr) argv[k++] = "--mpfr";
     if (ro->cross_check) argv[k++] = "--cross-check";
+    for (int p = 0; p < ro->npost; p++) { argv[k++] = "--post-check"; argv[k++] = ro->post[p]->name; }
     if (probe) argv[k++] = "--probe";
     argv[k] = NULL;
     fflush(stdout);
@@ -461,6 +478,10 @@ size_t ud_run_cases_isolated(const ud_case *cases, size_t n, const ud_run_opts *
                              const ud_isolate_opts *io, ud_result *res, int *status, ud_case_state *state,
                              ud_case_done_fn done, void *user)
 {
+    if (ro->impl) {   /* a worker process would resolve the cases to ulpdiff's own kernels */
+        ud_error("isolation: an implementation source runs in this process only");
+        return (size_t)-1;
+    }
     sched s;
     memset(&s, 0, sizeof s);
     s.cases = cases;

@@ -37,7 +37,10 @@ size_t ud_run_cases_isolated(const ud_case *cases, size_t n, const ud_run_opts *
                              ud_case_done_fn done, void *user);
 
 /* `ulpdiff __worker --fd N --backend B --jobs N [--repeat N] [--mpfr] [--cross-check]
- * [--probe]`: the worker's main (started only by the functions above). */
-int ud_isolate_worker_main(int argc, char **argv);
+ * [--post-check NAME ...] [--probe]`: the worker's main (started only by the functions above).
+ * The run options' post-run checks travel by name: `known` (NULL-terminated) are the ones the
+ * worker can attach. An implementation source (ud_run_opts.impl) does not travel: such runs
+ * stay in the process. */
+int ud_isolate_worker_main(int argc, char **argv, const ud_post_check *const *known);
 
 #endif

@@ -10,22 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-int ud_shard_has(size_t i, int k, int n) { return n <= 1 || i % (size_t)n == (size_t)(k - 1); }
-
-int ud_shard_parse(const char *s, int *k, int *n)
-{
-    char *end;
-    errno = 0;
-    long a = strtol(s, &end, 10);
-    if (end == s || *end != '/' || errno) return -1;
-    const char *b = end + 1;
-    long c = strtol(b, &end, 10);
-    if (end == b || *end || errno || c < 1 || c > 1000000 || a < 1 || a > c) return -1;
-    *k = (int)a;
-    *n = (int)c;
-    return 0;
-}
-
 int ud_default_jobs(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);

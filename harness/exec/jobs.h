@@ -6,13 +6,13 @@
  * HTML reports are identical for every --jobs N (timings aside). --budget-seconds is the one
  * exception by nature: cases that start after the deadline are marked not run.
  *
- * Sharding: case i (0-based, in corpus order) belongs to shard k of N (1-based) when
- * i mod N == k - 1. Shards are disjoint and together cover the corpus. */
+ * Sharding is selection's (harness/cases/select.h). */
 #ifndef UD_JOBS_H
 #define UD_JOBS_H
 
 #include <stddef.h>
 
+#include "harness/cases/select.h"   /* ud_shard_has, ud_shard_parse */
 #include "harness/exec/run.h"
 
 typedef enum { UD_CASE_PENDING = 0, UD_CASE_DONE, UD_CASE_NOT_RUN } ud_case_state;
@@ -31,10 +31,6 @@ typedef struct {
 size_t ud_run_cases(const ud_case *cases, size_t n, const ud_run_opts *ro, const ud_pool_opts *po,
                     ud_result *res, int *status, ud_case_state *state, ud_case_done_fn done, void *user);
 
-/* Shard k of N (1-based k) holds case i when i mod N == k - 1. */
-int ud_shard_has(size_t i, int k, int n);
-/* "I/N" -> k, n; -1 on a malformed or out-of-range value. */
-int ud_shard_parse(const char *s, int *k, int *n);
 /* Online processor count (at least 1). */
 int ud_default_jobs(void);
 

@@ -1,5 +1,6 @@
-/* run.c — one case, one backend: inputs, reference, the kernel (optionally repeated, and
- * cross-checked against the cpu kernel), comparison. */
+/* run.c — one case, one backend: inputs, reference, the kernel or an implementation source
+ * (optionally repeated, and cross-checked against the cpu kernel), comparison, the operator's
+ * own checks and the post-run checks the caller attached. */
 #include "harness/exec/run.h"
 
 #include <math.h>
@@ -9,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "harness/cache/cache_check.h"
 #include "numerics/status.h"
 #include "harness/core/measure.h"
 
@@ -31,20 +31,23 @@ void ud_ref_free(ud_ref *r)
     r->r0 = r->r1 = r->s = NULL;
 }
 
-static int run_kernel(const ud_case *c, ud_backend be, ud_tensor *in, int nin,
+/* Poisons the outputs and fills them: the implementation source's function, or the registry
+ * kernel (production or the case's variant). On cuda through device buffers. */
+static int run_kernel(const ud_case *c, ud_backend be, const ud_impl *impl, ud_tensor *in, int nin,
                       ud_tensor *out, int nout, char *why, size_t whyn)
 {
     for (int k = 0; k < nout; k++) ud_tensor_poison(&out[k]);
     if (be != UD_BACKEND_CUDA) {   /* cpu, and external (host buffers, read from files) */
+        if (impl) return impl->outputs(impl, c, in, out, 0);
         if (!c->op->run_cpu) { snprintf(why, whyn, "no cpu implementation"); return UD_EINTERNAL; }
         return c->op->run_cpu(c, c->mutant, in, out);
     }
-    if (!c->op->run_cuda) { snprintf(why, whyn, "no cuda implementation compiled in"); return UD_ENODEV; }
+    if (!impl && !c->op->run_cuda) { snprintf(why, whyn, "no cuda implementation compiled in"); return UD_ENODEV; }
     /* Inputs are uploaded on every run: a kernel that writes an input in place must not feed
      * its own output to a repeat run. */
     for (int k = 0; k < nin; k++) UD_TRY(ud_tensor_to_device(&in[k]));
     for (int k = 0; k < nout; k++) UD_TRY(ud_tensor_poison_device(&out[k]));
-    UD_TRY(c->op->run_cuda(c, c->mutant, in, out));
+    UD_TRY(impl ? impl->outputs(impl, c, in, out, 1) : c->op->run_cuda(c, c->mutant, in, out));
     UD_TRY(ud_device_sync());
     for (int k = 0; k < nout; k++) UD_TRY(ud_tensor_to_host(&out[k]));
     return UD_OK;
@@ -54,15 +57,24 @@ static int run_kernel(const ud_case *c, ud_backend be, ud_tensor *in, int nin,
  * with per-call state, and a fault must be attributable to exactly one case). */
 static pthread_mutex_t device_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static void phase_begin(const ud_case *c, const ud_run_opts *o)
+{
+    if (o->backend == UD_BACKEND_CUDA) pthread_mutex_lock(&device_lock);
+    if (o->hooks && o->hooks->before) o->hooks->before(o->hooks->user, c);
+}
+
+static void phase_end(const ud_case *c, const ud_run_opts *o, int rc)
+{
+    if (o->hooks && o->hooks->after) o->hooks->after(o->hooks->user, c, rc);
+    if (o->backend == UD_BACKEND_CUDA) pthread_mutex_unlock(&device_lock);
+}
+
 static int run_kernel_hooked(const ud_case *c, const ud_run_opts *o, ud_tensor *in, int nin,
                              ud_tensor *out, int nout, char *why, size_t whyn)
 {
-    int locked = o->backend == UD_BACKEND_CUDA;
-    if (locked) pthread_mutex_lock(&device_lock);
-    if (o->hooks && o->hooks->before) o->hooks->before(o->hooks->user, c);
-    int rc = run_kernel(c, o->backend, in, nin, out, nout, why, whyn);
-    if (o->hooks && o->hooks->after) o->hooks->after(o->hooks->user, c, rc);
-    if (locked) pthread_mutex_unlock(&device_lock);
+    phase_begin(c, o);
+    int rc = run_kernel(c, o->backend, o->impl, in, nin, out, nout, why, whyn);
+    phase_end(c, o, rc);
     return rc;
 }
 
@@ -122,34 +134,115 @@ static int check_cross(const ud_case *c, ud_tensor *in, int nin, const ud_tensor
     ud_tensor cpu_out[UD_MAX_TENSORS];
     int rc = snapshot(cuda_out, nout, cpu_out);
     for (int k = 0; rc == UD_OK && k < nin; k++) memcpy(in[k].host, saved[k].host, ud_tensor_bytes(&in[k]));
-    if (rc == UD_OK) rc = run_kernel(c, UD_BACKEND_CPU, in, nin, cpu_out, nout, why, whyn);
+    if (rc == UD_OK) rc = run_kernel(c, UD_BACKEND_CPU, NULL, in, nin, cpu_out, nout, why, whyn);
     if (rc == UD_OK) bitwise_diff(res, UD_F_BACKEND_MISMATCH, "cuda vs cpu kernel", cuda_out, cpu_out, nout);
     snapshot_free(cpu_out, nout);
     return rc;
 }
 
-/* Operators with derived state: the cache scenarios on this case (harness/cache_check.h), as
- * `cache-stale` findings. They run kernels on every device, so on the cuda backend they hold
- * the device lock and tell the hooks, as a kernel phase does. */
-static int check_cache(const ud_case *c, const ud_run_opts *o, ud_result *res)
+/* A post-run check runs kernels of its own: as a kernel phase (device lock, hooks). */
+static int run_post_check(const ud_post_check *pc, const ud_case *c, const ud_run_opts *o, ud_result *res)
 {
-    int locked = o->backend == UD_BACKEND_CUDA;
-    if (locked) pthread_mutex_lock(&device_lock);
-    if (o->hooks && o->hooks->before) o->hooks->before(o->hooks->user, c);
-    int rc = ud_cache_check_result(c, o->backend, res);
-    if (o->hooks && o->hooks->after) o->hooks->after(o->hooks->user, c, rc);
-    if (locked) pthread_mutex_unlock(&device_lock);
+    phase_begin(c, o);
+    int rc = pc->run(c, o->backend, res);
+    phase_end(c, o, rc);
     return rc;
+}
+
+/* The post-run check that owns the case's variant, or NULL. */
+static const ud_post_check *owner_of(const ud_case *c, const ud_run_opts *o)
+{
+    for (int k = 0; k < o->npost; k++)
+        if (o->post[k]->owns && o->post[k]->applies(c) && o->post[k]->owns(c)) return o->post[k];
+    return NULL;
+}
+
+/* The operator's own metrics and findings; outputs read from files drop its `unwritten-output`
+ * findings (nothing there was poisoned by ulpdiff). */
+static int run_extra(const ud_case *c, const ud_run_opts *o, const ud_tensor *in, const ud_tensor *out,
+                     const ud_ref *ref, ud_result *res)
+{
+    int before = res->nfindings;
+    int rc = c->op->extra(c, in, out, ref, res);
+    if (o->impl && o->impl->outputs_from_files) {
+        int kept = before;
+        for (int k = before; k < res->nfindings; k++)
+            if (res->findings[k].kind != UD_F_UNWRITTEN) res->findings[kept++] = res->findings[k];
+        res->nfindings = kept;
+    }
+    return rc;
+}
+
+/* Inputs (generated, or the implementation source's), reference arrays and the reference. */
+static int prepare(const ud_case *c, const ud_run_opts *o, ud_tensor *in, ud_tensor *out, ud_ref *ref, int nout)
+{
+    int rc = ud_case_make_tensors(c, in, out);
+    if (rc == UD_OK) rc = (o->impl && o->impl->inputs) ? o->impl->inputs(o->impl, c, in) : c->op->generate(c, in);
+    for (int k = 0; rc == UD_OK && k < nout; k++) rc = ud_ref_alloc(&ref[k], out[k].numel);
+    if (rc == UD_OK) rc = c->op->reference(c, in, ref, o->exact_mpfr);
+    return rc;
+}
+
+/* The kernel, its repeats and the cross-check; out holds the first run's outputs after. */
+static int kernel_phases(const ud_case *c, const ud_run_opts *o, ud_tensor *in, int nin, ud_tensor *out, int nout,
+                         ud_result *res, char *why, size_t whyn)
+{
+    /* Inputs as generated, for repeat runs and the cross-check (a kernel may write in place). */
+    ud_tensor saved_in[UD_MAX_TENSORS], first_out[UD_MAX_TENSORS];
+    int want_repeat = o->repeat > 1;
+    int want_cross = o->cross_check && o->backend == UD_BACKEND_CUDA && c->op->bitwise_backends && !o->impl;
+    int nsaved = 0, nfirst = 0, rc = UD_OK;
+    if ((want_repeat || want_cross) && (rc = snapshot(in, nin, saved_in)) == UD_OK) nsaved = nin;
+    if (rc == UD_OK) rc = run_kernel_hooked(c, o, in, nin, out, nout, why, whyn);
+    if (rc == UD_OK && (want_repeat || want_cross) && (rc = snapshot(out, nout, first_out)) == UD_OK) nfirst = nout;
+    if (rc == UD_OK && want_repeat) rc = check_repeat(c, o, in, nin, saved_in, out, nout, first_out, res, why, whyn);
+    if (rc == UD_OK && want_cross) rc = check_cross(c, in, nin, saved_in, first_out, nout, res, why, whyn);
+    /* The statistics describe the first run's outputs. */
+    for (int k = 0; k < nfirst; k++) memcpy(out[k].host, first_out[k].host, ud_tensor_bytes(&out[k]));
+    for (int k = 0; k < nsaved; k++) memcpy(in[k].host, saved_in[k].host, ud_tensor_bytes(&in[k]));
+    snapshot_free(first_out, nfirst);
+    snapshot_free(saved_in, nsaved);
+    return rc;
+}
+
+/* Comparison of every output, the operator's extra checks, the post-run checks, findings. */
+static int judge(const ud_case *c, const ud_run_opts *o, const ud_tensor *in, const ud_tensor *out, const ud_ref *ref,
+                 int nout, ud_result *res)
+{
+    int rc = UD_OK;
+    res->nout = nout;
+    for (int k = 0; rc == UD_OK && k < nout; k++)
+        rc = ud_compare_output(&out[k], &ref[k], ud_case_budget(c, k, out[k].dtype), c, in, k, &res->out[k]);
+    if (rc == UD_OK && c->op->extra) rc = run_extra(c, o, in, out, ref, res);
+    for (int k = 0; rc == UD_OK && k < o->npost; k++)
+        if (o->post[k]->applies(c)) rc = run_post_check(o->post[k], c, o, res);
+    ud_findings_from_stats(res);
+    return rc;
+}
+
+static double since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0->tv_nsec);
 }
 
 int ud_run_case(const ud_case *c, const ud_run_opts *o, ud_result *res)
 {
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     memset(res, 0, sizeof *res);
     res->c = *c;
     res->backend = o->backend;
-    const ud_op *op = c->op;
+    const ud_post_check *owner = owner_of(c, o);
+    if (owner) {
+        /* A variant only this check sees (a cache keyed wrongly) runs the production kernels
+         * inside the check: it alone judges the case. */
+        int crc = run_post_check(owner, c, o, res);
+        if (crc != UD_OK) ud_result_add_finding(res, UD_F_ERROR, "%s on %s: see the message above", owner->what, ud_backend_name(o->backend));
+        res->seconds = since(&t0);
+        return crc;
+    }
     int nin = ud_case_ninputs(c), nout = ud_case_noutputs(c);
     ud_tensor in[UD_MAX_TENSORS], out[UD_MAX_TENSORS];
     ud_ref ref[UD_MAX_TENSORS];
@@ -157,41 +250,9 @@ int ud_run_case(const ud_case *c, const ud_run_opts *o, ud_result *res)
     memset(out, 0, sizeof out);
     memset(ref, 0, sizeof ref);
     char why[256] = "";
-    if (op->cached && ud_cache_is_variant(c)) {
-        /* A known-bug cache variant runs the production kernels: only its cache differs. */
-        int crc = check_cache(c, o, res);
-        if (crc != UD_OK) ud_result_add_finding(res, UD_F_ERROR, "cache check on %s: see the message above", ud_backend_name(o->backend));
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        res->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-        return crc;
-    }
-    int rc = ud_case_make_tensors(c, in, out);
-    if (rc == UD_OK) rc = op->generate(c, in);
-    for (int k = 0; rc == UD_OK && k < nout; k++) rc = ud_ref_alloc(&ref[k], out[k].numel);
-    if (rc == UD_OK) rc = op->reference(c, in, ref, o->exact_mpfr);
-    /* Inputs as generated, for repeat runs and the cross-check (a kernel may write in place). */
-    ud_tensor saved_in[UD_MAX_TENSORS], first_out[UD_MAX_TENSORS];
-    int want_repeat = o->repeat > 1;
-    int want_cross = o->cross_check && o->backend == UD_BACKEND_CUDA && op->bitwise_backends;
-    int nsaved = 0, nfirst = 0;
-    if (rc == UD_OK && (want_repeat || want_cross) && (rc = snapshot(in, nin, saved_in)) == UD_OK) nsaved = nin;
-    if (rc == UD_OK) rc = run_kernel_hooked(c, o, in, nin, out, nout, why, sizeof why);
-    if (rc == UD_OK && (want_repeat || want_cross) && (rc = snapshot(out, nout, first_out)) == UD_OK) nfirst = nout;
-    if (rc == UD_OK && want_repeat) rc = check_repeat(c, o, in, nin, saved_in, out, nout, first_out, res, why, sizeof why);
-    if (rc == UD_OK && want_cross) rc = check_cross(c, in, nin, saved_in, first_out, nout, res, why, sizeof why);
-    /* The statistics describe the first run's outputs. */
-    for (int k = 0; k < nfirst; k++) memcpy(out[k].host, first_out[k].host, ud_tensor_bytes(&out[k]));
-    for (int k = 0; k < nsaved; k++) memcpy(in[k].host, saved_in[k].host, ud_tensor_bytes(&in[k]));
-    snapshot_free(first_out, nfirst);
-    snapshot_free(saved_in, nsaved);
-    if (rc == UD_OK) {
-        res->nout = nout;
-        for (int k = 0; rc == UD_OK && k < nout; k++)
-            rc = ud_compare_output(&out[k], &ref[k], ud_case_budget(c, k, out[k].dtype), c, in, k, &res->out[k]);
-        if (rc == UD_OK && op->extra) rc = op->extra(c, in, out, ref, res);
-        if (rc == UD_OK && op->cached) rc = check_cache(c, o, res);
-        ud_findings_from_stats(res);
-    }
+    int rc = prepare(c, o, in, out, ref, nout);
+    if (rc == UD_OK) rc = kernel_phases(c, o, in, nin, out, nout, res, why, sizeof why);
+    if (rc == UD_OK) rc = judge(c, o, in, out, ref, nout, res);
     if (rc != UD_OK)
         ud_result_add_finding(res, UD_F_ERROR, "%s on %s: %s", rc == UD_EDEVICE ? "device error" :
                               rc == UD_ENODEV ? "backend unavailable" :
@@ -202,7 +263,6 @@ int ud_run_case(const ud_case *c, const ud_run_opts *o, ud_result *res)
         ud_tensor_free(&out[k]);
         ud_ref_free(&ref[k]);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    res->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    res->seconds = since(&t0);
     return rc;
 }

@@ -153,22 +153,21 @@ int ud_export_cases(const ud_case *cases, size_t n, const char *dir, const ud_ex
     return rc;
 }
 
-/* ------------------------------------------------------------------ check: loading */
+/* ------------------------------------------------------------------ check: an implementation source */
 
-/* A case's operator copy: generate() and run_cpu() read files instead of generating and
- * computing. The first member, so a case's op pointer leads back here. */
+/* A checked case's files (ud_case.source points here). */
 typedef struct {
-    ud_op op;
     char *in_path[UD_MAX_TENSORS];
     char *out_path[UD_MAX_TENSORS];
-} ex_op;
+} ex_case;
 
 struct ud_exchange {
     size_t n;
     int printed;             /* problems printed so far (capped) */
-    ex_op *ops;
+    ex_case *recs;
     char **strings;          /* source file names the cases point at */
     size_t nstrings;
+    ud_impl impl;
 };
 
 #define UD_EXCHANGE_MAX_PRINTED 20
@@ -188,44 +187,35 @@ static void what_of(const ud_case *c, const char *role, const char *name, char *
     snprintf(buf, n, "%s '%s' of %s", role, name, c->label);
 }
 
-static int ex_generate(const ud_case *c, ud_tensor *in)
+/* Reads the files `paths` (the case's inputs or outputs) into t. */
+static int load_files(const ud_case *c, const char *role, char *const *paths, ud_tensor *t, int n)
 {
-    const ex_op *e = (const ex_op *)c->op;
     char what[512], err[1024];
-    for (int k = 0; k < ud_case_ninputs(c); k++) {
-        what_of(c, "input", in[k].name, what, sizeof what);
-        if (ud_npy_load(e->in_path[k], &in[k], what, err, sizeof err)) { ud_error("%s", err); return UD_EUSAGE; }
+    if (!paths) { ud_error("%s: not a case of an `ulpdiff check` directory", c->label); return UD_EINTERNAL; }
+    for (int k = 0; k < n; k++) {
+        what_of(c, role, t[k].name, what, sizeof what);
+        if (ud_npy_load(paths[k], &t[k], what, err, sizeof err)) { ud_error("%s", err); return UD_EUSAGE; }
     }
     return UD_OK;
 }
 
-static int ex_outputs(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out)
+static int ex_inputs(const ud_impl *im, const ud_case *c, ud_tensor *in)
 {
-    (void)mutant;
+    (void)im;
+    const ex_case *e = c->source;
+    return load_files(c, "input", e ? e->in_path : NULL, in, ud_case_ninputs(c));
+}
+
+static int ex_outputs(const ud_impl *im, const ud_case *c, ud_tensor *in, ud_tensor *out, int device)
+{
+    (void)im;
     (void)in;
-    const ex_op *e = (const ex_op *)c->op;
-    char what[512], err[1024];
-    for (int k = 0; k < ud_case_noutputs(c); k++) {
-        what_of(c, "output", out[k].name, what, sizeof what);
-        if (ud_npy_load(e->out_path[k], &out[k], what, err, sizeof err)) { ud_error("%s", err); return UD_EUSAGE; }
-    }
-    return UD_OK;
+    const ex_case *e = c->source;
+    if (device) { ud_error("%s: outputs read from files live on the host", c->label); return UD_EINTERNAL; }
+    return load_files(c, "output", e ? e->out_path : NULL, out, ud_case_noutputs(c));
 }
 
-/* The operator's own extra metrics and findings, less `unwritten-output`: that finding means
- * "still holds the poison ulpdiff wrote before the kernel ran", and an output read from a file
- * holds only what the implementation wrote. (E4M3 has two NaN encodings and the poison is one
- * of them: a NaN an implementation stores as 0xFF, as PyTorch's CPU conversion of -NaN does,
- * is a NaN, compared as one.) */
-static int ex_extra(const ud_case *c, const ud_tensor *in, const ud_tensor *out, const ud_ref *ref, ud_result *res)
-{
-    int rc = ud_op_find(c->op->name)->extra(c, in, out, ref, res);
-    int kept = 0;
-    for (int k = 0; k < res->nfindings; k++)
-        if (res->findings[k].kind != UD_F_UNWRITTEN) res->findings[kept++] = res->findings[k];
-    res->nfindings = kept;
-    return rc;
-}
+const ud_impl *ud_exchange_impl(ud_exchange *ex) { return &ex->impl; }
 
 /* Parameter values from the manifest, with the checks a case file gets. */
 static int parse_params(const ud_op *op, json_t *jp, ud_case *c, char *err, size_t n)
@@ -322,7 +312,7 @@ static int file_missing(const char *path)
 enum { CASE_OK = 0, CASE_BAD = 1, CASE_SKIP = 2 };
 
 /* Builds case i; checks its files. Problems are printed (prefix: manifest and case id). */
-static int open_case(const char *dir, const char *mpath, json_t *jc, size_t i, int skip_missing, ex_op *e, ud_case *c,
+static int open_case(const char *dir, const char *mpath, json_t *jc, size_t i, int skip_missing, ex_case *e, ud_case *c,
                      ud_exchange *ex, FILE *errf)
 {
     char err[2048];
@@ -333,15 +323,8 @@ static int open_case(const char *dir, const char *mpath, json_t *jc, size_t i, i
     const ud_op *reg = opname ? ud_op_find(opname) : NULL;
     if (!reg) { problem(ex, errf, "%s: unknown operator '%s'\n", where, opname ? opname : "(none)"); return CASE_BAD; }
     memset(c, 0, sizeof *c);
-    e->op = *reg;
-    e->op.generate = ex_generate;
-    e->op.run_cpu = ex_outputs;
-    e->op.run_cuda = NULL;
-    e->op.mutants = NULL;
-    e->op.nmutants = 0;
-    e->op.cached = NULL;          /* cache scenarios need a live module; files have none */
-    if (reg->extra) e->op.extra = ex_extra;
-    c->op = &e->op;
+    c->op = reg;
+    c->source = e;
     json_t *seed = json_object_get(jc, "seed");
     if (!json_is_integer(seed) || json_integer_value(seed) < 0) { problem(ex, errf, "%s: 'seed' is not a non-negative integer\n", where); return CASE_BAD; }
     c->seed = (uint64_t)json_integer_value(seed);
@@ -428,14 +411,15 @@ int ud_exchange_open(const char *dir, int skip_missing, ud_exchange **exo, ud_ca
     size_t total = json_array_size(jcases);
     ud_exchange *ex = calloc(1, sizeof *ex);
     ud_case *cs = calloc(total ? total : 1, sizeof *cs);
-    ex_op *ops = calloc(total ? total : 1, sizeof *ops);
-    if (!ex || !cs || !ops) { fprintf(err, "ulpdiff: out of memory\n"); free(ex); free(cs); free(ops); json_decref(root); return 1; }
-    ex->ops = ops;
+    ex_case *recs = calloc(total ? total : 1, sizeof *recs);
+    if (!ex || !cs || !recs) { fprintf(err, "ulpdiff: out of memory\n"); free(ex); free(cs); free(recs); json_decref(root); return 1; }
+    ex->recs = recs;
     ex->n = total;
+    ex->impl = (ud_impl){ex_inputs, ex_outputs, 1, ex};
     int problems = 0;
     size_t kept = 0;
     for (size_t i = 0; i < total; i++) {
-        int r = open_case(dir, mpath, json_array_get(jcases, i), i, skip_missing, &ops[i], &cs[kept], ex, err);
+        int r = open_case(dir, mpath, json_array_get(jcases, i), i, skip_missing, &recs[i], &cs[kept], ex, err);
         if (r == CASE_OK) kept++;
         else if (r == CASE_SKIP) (*skipped)++;
         else problems++;
@@ -454,9 +438,9 @@ void ud_exchange_free(ud_exchange *ex)
 {
     if (!ex) return;
     for (size_t i = 0; i < ex->n; i++)
-        for (int k = 0; k < UD_MAX_TENSORS; k++) { free(ex->ops[i].in_path[k]); free(ex->ops[i].out_path[k]); }
+        for (int k = 0; k < UD_MAX_TENSORS; k++) { free(ex->recs[i].in_path[k]); free(ex->recs[i].out_path[k]); }
     for (size_t i = 0; i < ex->nstrings; i++) free(ex->strings[i]);
     free(ex->strings);
-    free(ex->ops);
+    free(ex->recs);
     free(ex);
 }

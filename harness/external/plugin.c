@@ -16,9 +16,8 @@ _Static_assert((int)UD_F64 == UDP_F64 && (int)UD_F32 == UDP_F32 && (int)UD_F16 =
                (int)UD_I32 == UDP_I32, "the plugin ABI's dtype values are ud_dtype's");
 _Static_assert(UD_MAX_DIMS <= 4, "udp_tensor holds 4 dimensions");
 
-/* The registry operator's copy: its first member, so a case's op pointer leads back here. */
+/* One operator the plugin implements. */
 typedef struct {
-    ud_op op;
     const udp_op *impl;
     const ud_plugin *owner;
     pthread_mutex_t serial;
@@ -30,7 +29,10 @@ struct ud_plugin {
     const udp_plugin *table;
     int nops;
     plug_op *ops;
+    ud_impl source;          /* the implementation source a run uses (ud_plugin_impl) */
 };
+
+static int call_plugin(const ud_impl *im, const ud_case *c, ud_tensor *in, ud_tensor *out, int dev);
 
 static void set_err(char *err, size_t n, const char *fmt, const char *a, const char *b)
 {
@@ -98,6 +100,7 @@ ud_plugin *ud_plugin_load(const char *path, char *err, size_t errn)
         }
     }
     p->nops = t->nops;
+    p->source = (ud_impl){NULL, call_plugin, 0, p};
     for (int k = 0; k < p->nops; k++) {
         ops[k].impl = &t->ops[k];
         ops[k].owner = p;
@@ -162,10 +165,20 @@ static void fill_tensors(const ud_tensor *t, int n, int dev, udp_tensor *out)
     }
 }
 
-static int call_plugin(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out, int dev)
+/* The plugin's entry for operator `name`, or NULL. */
+static plug_op *op_of(const ud_plugin *p, const char *name)
 {
-    const plug_op *po = (const plug_op *)c->op;
-    if (mutant) { ud_error("%s: known-bug variants do not apply to a plugin's implementation", c->label); return UD_EUSAGE; }
+    for (int k = 0; k < p->nops; k++)
+        if (strcmp(p->ops[k].impl->op, name) == 0) return &p->ops[k];
+    return NULL;
+}
+
+static int call_plugin(const ud_impl *im, const ud_case *c, ud_tensor *in, ud_tensor *out, int dev)
+{
+    const ud_plugin *p = im->user;
+    plug_op *po = op_of(p, c->op->name);
+    if (!po) { ud_error("plugin '%s': %s: not an operator of the plugin", p->table->name ? p->table->name : "?", c->label); return UD_EINTERNAL; }
+    if (c->mutant) { ud_error("%s: known-bug variants do not apply to a plugin's implementation", c->label); return UD_EUSAGE; }
     udp_param params[UD_MAX_PARAMS];
     udp_tensor tin[UD_MAX_TENSORS], tout[UD_MAX_TENSORS];
     int nin = ud_case_ninputs(c), nout = ud_case_noutputs(c);
@@ -176,40 +189,27 @@ static int call_plugin(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *o
     udp_call call = {ULPDIFF_PLUGIN_ABI, c->op->name, c->label, c->seed, dev ? UDP_MEM_CUDA : UDP_MEM_HOST,
                      c->op->nparams, params, nin, nout, tin, tout, NULL, msg, sizeof msg};
     int serial = (po->impl->flags & UDP_SERIAL) != 0;
-    if (serial) pthread_mutex_lock((pthread_mutex_t *)&po->serial);
+    if (serial) pthread_mutex_lock(&po->serial);
     int rc = po->impl->run(&call);
-    if (serial) pthread_mutex_unlock((pthread_mutex_t *)&po->serial);
+    if (serial) pthread_mutex_unlock(&po->serial);
     if (rc != UDP_OK) {
         msg[sizeof msg - 1] = 0;
-        ud_error("plugin '%s': %s failed (%d): %s", po->owner->table->name ? po->owner->table->name : "?", c->label, rc,
+        ud_error("plugin '%s': %s failed (%d): %s", p->table->name ? p->table->name : "?", c->label, rc,
                  msg[0] ? msg : "no message");
         return UD_EINTERNAL;
     }
     return UD_OK;
 }
 
-static int run_host(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out) { return call_plugin(c, mutant, in, out, 0); }
-static int run_device(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *out) { return call_plugin(c, mutant, in, out, 1); }
+const ud_impl *ud_plugin_impl(ud_plugin *p) { return &p->source; }
 
 int ud_plugin_apply(ud_plugin *p, ud_backend be, ud_case *cases, size_t *n, FILE *log)
 {
     uint32_t mem = memory_of(be);
-    for (int k = 0; k < p->nops; k++) {
-        plug_op *po = &p->ops[k];
-        po->op = *ud_op_find(po->impl->op);
-        po->op.run_cpu = run_host;
-        po->op.run_cuda = run_device;
-        po->op.mutants = NULL;      /* the plugin replaces the kernel: no variants */
-        po->op.nmutants = 0;
-        po->op.bitwise_backends = 0;   /* a cuda plugin has no cpu twin to agree with */
-        po->op.cached = NULL;          /* cache scenarios drive ulpdiff's own module, not the plugin */
-    }
     size_t kept = 0, other = 0, wrong_mem = 0, unsupported = 0;
     for (size_t i = 0; i < *n; i++) {
         ud_case *c = &cases[i];
-        plug_op *po = NULL;
-        for (int k = 0; k < p->nops && !po; k++)
-            if (strcmp(p->ops[k].impl->op, c->op->name) == 0) po = &p->ops[k];
+        plug_op *po = op_of(p, c->op->name);
         if (!po) { other++; continue; }
         if (c->mutant) {
             fprintf(log, "ulpdiff: --impl: %s: known-bug variants do not apply to a plugin's implementation\n", c->label);
@@ -223,7 +223,6 @@ int ud_plugin_apply(ud_plugin *p, ud_backend be, ud_case *cases, size_t *n, FILE
                           0, 0, NULL, NULL, NULL, NULL, 0};
             if (!po->impl->supports(&q)) { unsupported++; continue; }
         }
-        c->op = &po->op;
         cases[kept++] = *c;
     }
     if (other) fprintf(log, "ulpdiff: --impl: %zu cases of operators the plugin does not implement left out\n", other);

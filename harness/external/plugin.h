@@ -1,17 +1,19 @@
 /* plugin.h — loading an implementation plugin (include/ulpdiff_plugin.h) for `ulpdiff run
  * --impl lib.so`.
  *
- * For every operator the plugin implements there is one copy of the registry's ud_op whose
- * run_cpu / run_cuda call the plugin; ud_plugin_apply points the cases of those operators at
- * the copies. Everything else about a case (generators, reference, budgets, comparison,
+ * The plugin is an implementation source (ud_impl, harness/exec/run.h): a run with
+ * ud_plugin_impl(p) as its impl calls the plugin's function for the case's operator in place of
+ * the registry kernel, on host or device buffers by backend. ud_plugin_apply keeps the cases
+ * the plugin serves. Everything else about a case (generators, reference, budgets, comparison,
  * operator-specific metrics) is the registry operator's, so results and reports are exactly
- * those of a production run. The copies live until ud_plugin_free (after the reports). */
+ * those of a production run; known-bug variants, the cuda/cpu cross-check and the cache
+ * scenarios (ulpdiff's own modules) do not apply. */
 #ifndef UD_PLUGIN_H
 #define UD_PLUGIN_H
 
 #include <stdio.h>
 
-#include "harness/ops/registry.h"
+#include "harness/exec/run.h"
 
 typedef struct ud_plugin ud_plugin;
 
@@ -28,13 +30,16 @@ void ud_plugin_describe(const ud_plugin *p, char *buf, size_t n);
 int ud_plugin_serves(const ud_plugin *p, ud_backend be);
 
 /* Keeps the cases of the plugin's operators that accept be's memory and that the plugin
- * supports (udp_op.supports), pointing them at the plugin; removes the others. *n is
+ * supports (udp_op.supports); removes the others. *n is
  * updated. Writes one line per operator left out or skipped to log. Returns UD_OK, or
  * UD_EUSAGE when a case has a known-bug variant selected (the plugin replaces the kernel). */
 int ud_plugin_apply(ud_plugin *p, ud_backend be, ud_case *cases, size_t *n, FILE *log);
 
-/* Frees the operator copies (cases pointing at them become invalid); the library stays
- * loaded: a plugin's static data may still be referenced by output already written. */
+/* The implementation source that runs the plugin's functions (valid until ud_plugin_free). */
+const ud_impl *ud_plugin_impl(ud_plugin *p);
+
+/* Frees the plugin's tables; the library stays loaded: a plugin's static data may still be
+ * referenced by output already written. */
 void ud_plugin_free(ud_plugin *p);
 
 #endif

@@ -116,6 +116,9 @@ typedef struct ud_case {
     char label[320];              /* "rmsnorm(dtype=bf16, tokens=7, ...)" */
     const char *file;             /* case file and section line, or NULL for the CLI */
     int line;
+    /* Where an implementation source (ud_impl, harness/exec/run.h) finds this case's data, e.g.
+     * `check`'s exported files; NULL for ulpdiff's own kernels. Never crosses a process. */
+    const void *source;
 } ud_case;
 
 /* The registry. */
