@@ -69,8 +69,6 @@ int ud_module_step(ud_module *m, const ud_step *s, ud_outcome *oc);
 int ud_module_act_param(const ud_module *m);
 /* "write weight", "cast bias fp16", "move cuda:1", "config 1" */
 void ud_step_text(const ud_cached_op *cop, const ud_step *s, char *buf, size_t n);
-/* Parameter k of c as a case file writes it (reals read back exactly). */
-void ud_cache_param_text(const ud_case *c, int k, char *v, size_t n);
 /* "base=1000000 style=gptj": the parameters in which b differs from a. */
 void ud_cache_config_diff(const ud_case *a, const ud_case *b, char *buf, size_t n);
 

@@ -14,7 +14,7 @@
  *
  * The case line goes through the case-file machinery (cases/spec.h), so a reproducer is
  * validated exactly as a case file is. The file name hashes the text without its header, so
- * the same failure found twice lands in the same file. */
+ * the same failure found twice lands in the same file; it is written atomically (files.h). */
 #include "harness/cache/module.h"
 
 #include <errno.h>
@@ -22,11 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "numerics/status.h"
+#include "harness/cases/param_text.h"
 #include "harness/cases/spec.h"
+#include "harness/core/files.h"
 
 /* ------------------------------------------------------------------ writing */
 
@@ -45,7 +45,7 @@ int ud_cache_seq_format(const ud_cache_seq *s, const char *header, char *buf, si
     PUT("op = %s\nvariant = %s\ncase =", c->op->name, s->variant);
     for (int k = 0; k < c->op->nparams; k++) {
         char v[64];
-        ud_cache_param_text(c, k, v, sizeof v);
+        ud_param_value_text(c, k, 1, v, sizeof v);   /* reads back exactly */
         PUT(" %s=%s", c->op->params[k].name, v);
     }
     PUT("\nseed = %llu\nsteps:\n", (unsigned long long)c->seed);
@@ -62,18 +62,7 @@ int ud_cache_seq_format(const ud_cache_seq *s, const char *header, char *buf, si
     return off < n ? UD_OK : UD_EINTERNAL;
 }
 
-static int mkdir_p(const char *dir)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0777) && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return (mkdir(tmp, 0777) && errno != EEXIST) ? -1 : 0;
-}
+static int put_text(FILE *f, void *text) { return fputs(text, f) < 0; }
 
 int ud_cache_seq_write(const char *dir, const ud_cache_seq *s, const char *header, char *path, size_t pathn)
 {
@@ -81,16 +70,9 @@ int ud_cache_seq_write(const char *dir, const ud_cache_seq *s, const char *heade
     UD_TRY(ud_cache_seq_format(s, NULL, body, sizeof body));
     uint32_t h = (uint32_t)ud_cache_hash(body, strlen(body), 0);
     UD_TRY(ud_cache_seq_format(s, header, text, sizeof text));
-    if (mkdir_p(dir)) { ud_error("cannot create %s: %s", dir, strerror(errno)); return UD_EINTERNAL; }
+    if (ud_mkdir_p(dir)) { ud_error("cannot create %s: %s", dir, strerror(errno)); return UD_EINTERNAL; }
     snprintf(path, pathn, "%s/%s-cache-%08x.steps", dir, s->c.op->name, h);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "w");
-    if (!fp) { ud_error("cannot write %s: %s", tmp, strerror(errno)); return UD_EINTERNAL; }
-    int bad = fputs(text, fp) < 0;
-    bad |= fclose(fp) != 0;
-    if (bad || rename(tmp, path)) { ud_error("cannot write %s: %s", path, strerror(errno)); unlink(tmp); return UD_EINTERNAL; }
-    return UD_OK;
+    return ud_write_atomic(path, put_text, text);
 }
 
 /* ------------------------------------------------------------------ reading */

@@ -13,6 +13,7 @@
 
 #include "numerics/ud_portable.h"
 #include "numerics/status.h"
+#include "harness/cases/param_text.h"
 
 const char *const ud_step_names[] = {
     "call", "write", "write_nobump", "load", "realloc", "replace", "cast", "move", "view", "act_dtype", "config",
@@ -200,26 +201,6 @@ void ud_step_text(const ud_cached_op *cop, const ud_step *s, char *buf, size_t n
     }
 }
 
-/* The shortest "%.*g" that reads back as v. */
-static void real_text(double v, char *buf, size_t n)
-{
-    for (int prec = 6; prec <= 17; prec++) {
-        snprintf(buf, n, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) return;
-    }
-}
-
-void ud_cache_param_text(const ud_case *c, int k, char *v, size_t n)
-{
-    const ud_param *p = &c->op->params[k];
-    switch (p->kind) {
-    case UD_P_INT: snprintf(v, n, "%lld", (long long)c->p[k].i); break;
-    case UD_P_REAL: real_text(c->p[k].d, v, n); break;
-    case UD_P_CHOICE: snprintf(v, n, "%s", p->choices[c->p[k].i]); break;
-    case UD_P_DTYPE: snprintf(v, n, "%s", ud_dtype_name((ud_dtype)c->p[k].i)); break;
-    }
-}
-
 void ud_cache_config_diff(const ud_case *a, const ud_case *b, char *buf, size_t n)
 {
     size_t off = 0;
@@ -227,7 +208,7 @@ void ud_cache_config_diff(const ud_case *a, const ud_case *b, char *buf, size_t 
     for (int k = 0; k < a->op->nparams && off < n; k++) {
         if (memcmp(&a->p[k], &b->p[k], sizeof a->p[k]) == 0) continue;
         char v[64];
-        ud_cache_param_text(b, k, v, sizeof v);
+        ud_param_value_text(b, k, 1, v, sizeof v);
         off += (size_t)snprintf(buf + off, n - off, "%s%s=%s", off ? " " : "", a->op->params[k].name, v);
     }
 }
