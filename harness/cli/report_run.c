@@ -36,7 +36,9 @@ void ud_run_report_abandon(ud_run_report *r)
 }
 
 /* Shrinks up to shrink_max failing cases, one per (operator, variant, finding kind), and
- * writes each as a reproducer. */
+ * writes each as a reproducer. A known-bug variant's findings are the variant doing what it
+ * was written to do, not a regression of ulpdiff's kernels: their reproducers go only where
+ * --regressions says, never into the corpus of cases/regressions by default. */
 static void shrink_failures(const ud_run_report_opts *o, const ud_run_opts *ro, const ud_batch *b)
 {
     char dirbuf[4096];
@@ -52,7 +54,7 @@ static void shrink_failures(const ud_run_report_opts *o, const ud_run_opts *ro, 
     if (!best_res) return;
     for (size_t i = 0; i < b->n && ndone < o->shrink_max && ndone < 64; i++) {
         const ud_result *res = &b->res[i];
-        if (!b->ran[i] || !res->nfindings) continue;
+        if (!b->ran[i] || !res->nfindings || (res->c.mutant && !o->regressions)) continue;
         ud_finding_kind kind = res->findings[0].kind;
         if (kind == UD_F_ERROR) continue;   /* an error is not a property of the inputs */
         int seen = 0;
