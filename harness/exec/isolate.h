@@ -14,7 +14,10 @@
  * Inside a worker, cases run on --jobs threads: inputs, references and comparisons in
  * parallel, kernel phases one at a time under run.c's device lock. Results reach the caller in
  * case order, exactly as ud_run_cases (jobs.h) delivers them, so every report is the same as
- * an in-process run's. docs/nightly.md describes the protocol. */
+ * an in-process run's. docs/nightly.md describes the protocol.
+ *
+ * isolate_parent.c is the parent's side, isolate_worker.c the worker's, isolate_wire.h the
+ * records between them. */
 #ifndef UD_ISOLATE_H
 #define UD_ISOLATE_H
 
