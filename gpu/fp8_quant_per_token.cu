@@ -82,6 +82,22 @@ __global__ void __launch_bounds__(FQ_THREADS) fq_kernel(fq_args a, int64_t ngrou
 #pragma unroll
         for (int i = 0; i < V; i++) amax = fq_absmax(amax, v[i]);
     }
+    if (BUG == FQ_BUG_AMAX_SPANS_GROUP_PAIR && active) {
+        /* The known bug: the reduction also covers the neighbouring group of the pair (what a
+         * 32-lane butterfly over two 16-lane groups computes); its elements are read here. */
+        const int64_t pg = fq_pair_group(grp, ngroups);
+        if (pg >= 0) {
+            const int64_t pr = pg / gpr, pj = pg % gpr;
+            const int64_t pn = a.hidden - pj * a.group < a.group ? a.hidden - pj * a.group : a.group;
+            const char *psrc = (const char *)a.x + (pr * a.hidden + pj * a.group) * esz;
+            for (int64_t c = lane; c < (pn + V - 1) / V; c += TEAM) {
+                float v[V];
+                ud_load_chunk<DT>(psrc, c, pn, vec, v);
+#pragma unroll
+                for (int i = 0; i < V; i++) amax = fq_absmax(amax, v[i]);
+            }
+        }
+    }
 #pragma unroll
     for (int off = 16; off >= 1; off >>= 1) amax = fq_absmax(amax, __shfl_xor_sync(0xffffffffu, amax, off));
     if (TEAM > 32) {

@@ -35,7 +35,14 @@
     X(SCALE_BF16, "scale_bf16", "tolerance", "scale computed in bf16 (rounded to the activation dtype)") \
     X(UE8M0_POW2_OVERSHOOT, "ue8m0_pow2_overshoot", "tolerance",                                  \
       "ue8m0 power-of-two ceiling bumps the exponent even when the scale already is a power "     \
-      "of two (bit-trick off-by-one): such scales double")
+      "of two (bit-trick off-by-one): such scales double")                                       \
+    X(UE8M0_FLOOR_AFTER_POW2, "ue8m0_floor_after_pow2", "tolerance",                              \
+      "ue8m0: the min_scale floor applied after the power-of-two rounding, so a group under the " \
+      "floor (all-zero groups) keeps min_scale itself, not a power of two (vLLM #58032)")         \
+    X(AMAX_SPANS_GROUP_PAIR, "amax_spans_group_pair", "tolerance",                                \
+      "the amax reduction spans two groups (a warp holding two 16-lane groups reduces with xor "  \
+      "offsets 16..1, not 8..1): a row next to CUDA-graph padding takes the padding's garbage "   \
+      "as its scale (FlashInfer #3057, #3650)")
 
 enum {
     FQ_BUG_NONE = 0,
@@ -63,14 +70,33 @@ UD_HD float fq_pow2_ceil(int bug, float s)
     return ud_bits_f32(b);
 }
 
-/* The group's scale from its amax (scale_ub <= 0: none). */
+/* The group's scale from its amax (scale_ub <= 0: none). The floor comes before the ue8m0
+ * power-of-two rounding, so every ue8m0 scale is a power of two — also for a group under the
+ * floor, whose scale is min_scale rounded up (2^-17 for the default 1/(448*512)). The variant
+ * FQ_BUG_UE8M0_FLOOR_AFTER_POW2 rounds first and floors after: min_scale itself survives. */
 UD_HD float fq_scale(int bug, int fmt, float amax, float scale_ub, float min_scale)
 {
     float m = (scale_ub > 0.0f && amax > scale_ub) ? scale_ub : amax;
     float s = m / FQ_E4M3_MAX;
     if (bug == FQ_BUG_SCALE_BF16) s = ud_round_f32(UD_DT_BF16, s);
+    if (bug == FQ_BUG_UE8M0_FLOOR_AFTER_POW2 && fmt == FQ_FMT_UE8M0) {
+        s = fq_pow2_ceil(bug, s);
+        return s > min_scale ? s : min_scale;
+    }
     if (bug != FQ_BUG_ZERO_SCALE) s = s > min_scale ? s : min_scale;
     return fmt == FQ_FMT_UE8M0 ? fq_pow2_ceil(bug, s) : s;
+}
+
+/* The group whose amax a group's reduction also takes under FQ_BUG_AMAX_SPANS_GROUP_PAIR: its
+ * neighbour in a pair of consecutive groups (flat index g ^ 1 over [tokens, groups per row]),
+ * as a warp holding two groups in its two 16-lane halves sees it when its butterfly runs over
+ * all 32 lanes; -1 when there is none (the last group of an odd count). With one group per row
+ * (per-token) or an odd number of groups per row, pairs cross rows: the last real row before
+ * CUDA-graph padding rows reduces over a padding row. */
+UD_HD int64_t fq_pair_group(int64_t g, int64_t ngroups)
+{
+    int64_t p = g ^ 1;
+    return p < ngroups ? p : -1;
 }
 
 /* RN_e4m3 of an fp32 value by bit manipulation (fast on both backends; equal to

@@ -116,6 +116,24 @@ Test(fq_scale, scale_is_the_fp32_quotient_floored_and_bounded)
     cr_assert_eq(fq_scale(0, FQ_FMT_UE8M0, 3.0f, 0.0f, 0x1p-17f), 0x1p-7f);
 }
 
+/* ue8m0: the floor, then the power-of-two rounding — every scale a power of two, also under the
+ * floor. The default floor 1/(448*512) = 2^-15 / 7 is not one: production makes it 2^-17; the
+ * variant that floors after rounding (vLLM #58032) keeps it. */
+Test(fq_scale, ue8m0_floor_comes_before_the_power_of_two)
+{
+    const float floor = (float)(1.0 / (448.0 * 512.0));
+    const float amax[] = {0.0f, 1e-30f, 1e-6f, 448.0f * 0x1p-20f};
+    for (int i = 0; i < 4; i++) {
+        float s = fq_scale(0, FQ_FMT_UE8M0, amax[i], 0.0f, floor);
+        cr_assert_eq(s, 0x1p-17f, "amax %a: scale %a", (double)amax[i], (double)s);
+        float bad = fq_scale(FQ_BUG_UE8M0_FLOOR_AFTER_POW2, FQ_FMT_UE8M0, amax[i], 0.0f, floor);
+        cr_assert_eq(bad, floor, "amax %a: the variant keeps min_scale, got %a", (double)amax[i], (double)bad);
+    }
+    /* Above the floor both orders agree; fp32 scales never round. */
+    cr_assert_eq(fq_scale(FQ_BUG_UE8M0_FLOOR_AFTER_POW2, FQ_FMT_UE8M0, 3.0f, 0.0f, floor), 0x1p-7f);
+    cr_assert_eq(fq_scale(FQ_BUG_UE8M0_FLOOR_AFTER_POW2, FQ_FMT_FP32, 0.0f, 0.0f, floor), floor);
+}
+
 /* ------------------------------------------------------------------ reference */
 
 Test(fq_reference, fast_path_and_mpfr_give_identical_scales_and_candidates)
@@ -123,7 +141,8 @@ Test(fq_reference, fast_path_and_mpfr_give_identical_scales_and_candidates)
     const ud_op *op = ud_op_find("fp8_quant_per_token");
     ud_spec s;
     ud_spec_init(&s, op);
-    s.vals[ud_param_index(op, "values")] = "normal, rowscale, zero_rows, subnormal, nan_inf, spike, ties, pow2_amax";
+    s.vals[ud_param_index(op, "values")] = "normal, rowscale, zero_rows, subnormal, nan_inf, spike, ties, pow2_amax, "
+                                           "graph_padding";
     s.vals[ud_param_index(op, "hidden")] = "1, 131";
     s.vals[ud_param_index(op, "group")] = "0, 16";
     s.vals[ud_param_index(op, "tokens")] = "4";
@@ -185,7 +204,7 @@ Test(fq_kernel, production_passes_every_generator_group_and_shape_edge)
     static const char *const kv[][2] = {
         {"dtype", "bf16, fp16, fp32"}, {"tokens", "1, 3"}, {"hidden", "1, 7, 15, 16, 17, 100, 128, 4099"},
         {"group", "0, 16, 128"}, {"scale_fmt", "fp32, ue8m0"}, {"scale_ub", "0, 1"},
-        {"values", "normal, rowscale, zero_rows, subnormal, nan_inf, spike, ties, pow2_amax"},
+        {"values", "normal, rowscale, zero_rows, subnormal, nan_inf, spike, ties, pow2_amax, graph_padding"},
     };
     size_t n;
     ud_test_run("fp8_quant_per_token", 0, kv, 7, NULL, &n);
@@ -234,9 +253,48 @@ Test(fq_mutants, every_variant_is_caught_by_its_finding)
         {"dtype", "bf16, fp32"}, {"hidden", "1, 100"}, {"values", "normal, zero_rows, pow2_amax"}, {"scale_ub", "0, 1"},
     };
     const ud_op *op = ud_op_find("fp8_quant_per_token");
-    cr_assert_eq(op->nmutants, 4);
+    cr_assert_eq(op->nmutants, 6);
     for (int m = 1; m <= op->nmutants; m++) {
         size_t n, hits = ud_test_run("fp8_quant_per_token", m, kv, 4, op->mutants[m - 1].expect, &n);
         cr_assert_gt(hits, 0, "%s survived %zu cases", op->mutants[m - 1].name, n);
     }
+}
+
+/* A CUDA-graph batch (values = graph_padding): the real rows' scales and q are those of the real
+ * rows alone, whatever the padding rows hold; the variant whose reduction spans a pair of
+ * groups gives the last real row the padding's amax (here Inf: -Inf is in every padding row). */
+Test(fq_kernel, graph_padding_rows_never_reach_the_real_rows)
+{
+    static const char *const kv[][2] = {
+        {"dtype", "bf16, fp16, fp32"}, {"tokens", "9"}, {"hidden", "100"}, {"group", "0"}, {"values", "graph_padding"},
+    };
+    size_t n;
+    ud_case *cases = ud_test_expand("fp8_quant_per_token", 0, kv, 5, 1, &n);
+    for (size_t k = 0; k < n; k++) {
+        ud_bufs b;
+        ud_test_make(&cases[k], &b);
+        const ud_tensor *x = &b.in[0];
+        /* 5 real rows (0..4), 4 padding rows, each with a NaN and a -Inf */
+        for (int r = 0; r < 9; r++) {
+            int real = 1;
+            for (int j = 0; j < 100; j++) real &= isfinite(ud_get(x->dtype, x->host, (size_t)(r * 100 + j)));
+            cr_assert_eq(real, r < 5, "%s: row %d", cases[k].label, r);
+        }
+        fq_args a = {(int)x->dtype, (int)cases[k].p[ud_param_index(cases[k].op, "scale_fmt")].i, 9, 100, 100,
+                     (float)(1.0 / (448.0 * 512.0)), 0.0f, x->host, b.out[0].host, b.out[1].host};
+        float whole[9], alone[5], bad[9];
+        cr_assert_eq(fp8_quant_per_token_cpu(&a, 0), UD_OK);
+        memcpy(whole, b.out[1].host, sizeof whole);
+        a.tokens = 5;
+        cr_assert_eq(fp8_quant_per_token_cpu(&a, 0), UD_OK);
+        memcpy(alone, b.out[1].host, sizeof alone);
+        for (int r = 0; r < 5; r++)
+            cr_assert_eq(whole[r], alone[r], "%s: row %d's scale depends on the padding", cases[k].label, r);
+        a.tokens = 9;
+        cr_assert_eq(fp8_quant_per_token_cpu(&a, FQ_BUG_AMAX_SPANS_GROUP_PAIR), UD_OK);
+        memcpy(bad, b.out[1].host, sizeof bad);
+        cr_assert(isinf(bad[4]) && isfinite(whole[4]), "%s: the variant's row 4 scale %a", cases[k].label, (double)bad[4]);
+        ud_test_drop(&b);
+    }
+    free(cases);
 }

@@ -22,10 +22,13 @@ static const char *const fmts[] = {"fp32", "ue8m0", NULL};
  * 448 * 2^k (so scale = 2^k and x / scale is exact) and the other values are e4m3 numbers,
  * midpoints between them (round-half-even decides) and midpoints +- one ulp of the dtype.
  * pow2_amax: normal values with one +-448 * 2^k per group, so amax / 448 is an exact power of
- * two — the ue8m0 ceiling's fixed point, which random data essentially never reaches. */
+ * two — the ue8m0 ceiling's fixed point, which random data essentially never reaches.
+ * graph_padding: a CUDA-graph batch — the first fq_graph_valid(tokens) rows are normal
+ * activations, the rest padding rows holding stale workspace garbage (random bit patterns of
+ * the dtype, with a NaN and a -Inf at their start); every row is still quantised as given. */
 static const char *const values[] = {"normal", "rowscale", "zero_rows", "subnormal", "nan_inf", "spike", "ties",
-                                     "pow2_amax", NULL};
-enum { V_NORMAL, V_ROWSCALE, V_ZERO_ROWS, V_SUBNORMAL, V_NAN_INF, V_SPIKE, V_TIES, V_POW2_AMAX };
+                                     "pow2_amax", "graph_padding", NULL};
+enum { V_NORMAL, V_ROWSCALE, V_ZERO_ROWS, V_SUBNORMAL, V_NAN_INF, V_SPIKE, V_TIES, V_POW2_AMAX, V_GRAPH_PADDING };
 
 enum { P_DTYPE, P_TOKENS, P_HIDDEN, P_GROUP, P_FMT, P_MIN_SCALE, P_SCALE_UB, P_VALUES, P_SCALE, P_COUNT };
 
@@ -110,6 +113,33 @@ static void gen_ties(const ud_case *c, ud_tensor *x, int64_t hidden, int64_t gro
     }
 }
 
+/* Real rows of a graph_padding batch: about half, and an odd count, so that with one group
+ * per row the last real row and the first padding row form a pair of consecutive groups
+ * (fq_pair_group): the rows a 32-lane reduction over two groups would mix. */
+static int64_t fq_graph_valid(int64_t tokens)
+{
+    int64_t v = (tokens / 2) | 1;
+    return v < tokens ? v : tokens;
+}
+
+/* Padding rows: what a CUDA-graph workspace holds when nothing wrote it this step — bits of
+ * whatever was there before (NaN, Inf, values up to the dtype's largest included). Element 0
+ * is a NaN and element 1 a -Inf, so every padding row holds both whatever the seed. */
+static void gen_graph_padding(const ud_case *c, ud_tensor *x, int64_t hidden, double scale)
+{
+    ud_gen_fill(x, UD_GEN_NORMAL, c->seed, 30, hidden, scale);
+    int64_t tokens = c->p[P_TOKENS].i, valid = fq_graph_valid(tokens);
+    int bits = ud_format(x->dtype)->size * 8;
+    for (int64_t r = valid; r < tokens; r++)
+        for (int64_t j = 0; j < hidden; j++) {
+            size_t i = (size_t)(r * hidden + j);
+            uint64_t b = ud_rng_u64(c->seed, 36, i) & (bits == 64 ? ~0ull : (1ull << bits) - 1);
+            ud_set_bits(x->dtype, x->host, i, b);
+            if (j == 0) ud_set(x->dtype, x->host, i, NAN);
+            if (j == 1) ud_set(x->dtype, x->host, i, -INFINITY);
+        }
+}
+
 static int generate(const ud_case *c, ud_tensor *in)
 {
     ud_tensor *x = &in[0];
@@ -122,6 +152,7 @@ static int generate(const ud_case *c, ud_tensor *in)
     case V_SUBNORMAL: ud_gen_fill(x, UD_GEN_SUBNORMAL, c->seed, 30, hidden, scale); break;
     case V_NAN_INF: ud_gen_fill(x, UD_GEN_NAN_INF, c->seed, 30, hidden, scale); break;
     case V_SPIKE: gen_spike(c, x, hidden, scale); break;
+    case V_GRAPH_PADDING: gen_graph_padding(c, x, hidden, scale); break;
     case V_POW2_AMAX: {
         /* The generator's rows are the groups when they tile the row; otherwise a row's one
          * spike sets only its own group's amax. */
