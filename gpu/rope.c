@@ -38,6 +38,8 @@ int rope_setup(const rope_config *m, int bug, rope_table_spec *t, int *rotary_di
     }
     case ROPE_BUG_STYLE_SWAPPED: *style = m->style == ROPE_NEOX ? ROPE_GPTJ : ROPE_NEOX; break;
     case ROPE_BUG_TABLE_HEAD_DIM: break;
+    case ROPE_BUG_PARTIAL_TABLE_DOWNCAST: break;
+    case ROPE_BUG_ROTARY_DIM_IGNORED: break;
     default: ud_error("rope: unknown variant %d", bug); return UD_EINTERNAL;
     }
     t->rotary_dim = rd;
@@ -46,7 +48,12 @@ int rope_setup(const rope_config *m, int bug, rope_table_spec *t, int *rotary_di
     t->max_position = m->max_position;
     t->style = m->style;
     t->dt = m->table_dt;
-    *rotary_dim = rd;
+    /* sglang #27653: the partial-rotary fallback used the cache cast to the model dtype, though
+     * the fused path (and the spec) keep it fp32: the table holds RN_T(RN_32(cos)). */
+    if (bug == ROPE_BUG_PARTIAL_TABLE_DOWNCAST && rd < m->head_dim && m->table_dt == UD_DT_F32) t->dt = m->act_dt;
+    /* vLLM #43676: the fused kernel's rotary_dim defaulted to head_dim; the table stays the
+     * model's [max_position, rotary_dim]. */
+    *rotary_dim = bug == ROPE_BUG_ROTARY_DIM_IGNORED ? m->head_dim : rd;
     return UD_OK;
 }
 
@@ -128,7 +135,8 @@ int rope_cpu(const rope_args *a)
     for (int64_t t = 0; t < a->tokens; t++) {
         int32_t p = a->pos[t];
         if (p < 0 || p >= a->max_position) continue;   /* reported below, never read */
-        const void *row = (const char *)a->table + (size_t)p * (size_t)a->rotary_dim * (size_t)tsz;
+        const int cols = a->table_cols ? a->table_cols : a->rotary_dim;
+        const void *row = (const char *)a->table + (size_t)p * (size_t)cols * (size_t)tsz;
         for (int64_t h = 0; h < a->q_heads; h++)
             rope_head(a, a->q, a->q_out, (t * a->q_heads + h) * a->head_dim, row);
         for (int64_t h = 0; h < a->kv_heads; h++)

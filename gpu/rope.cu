@@ -111,7 +111,8 @@ __global__ void __launch_bounds__(THREADS) rope_kernel(rope_args a, bool vec)
     const int64_t t = blockIdx.x;
     const int32_t p = a.pos[t];
     if (p < 0 || p >= a.max_position) return;
-    const void *row = (const char *)a.table + (size_t)p * (size_t)a.rotary_dim * (size_t)ud_dt_size(TDT);
+    const int cols = a.table_cols ? a.table_cols : a.rotary_dim;
+    const void *row = (const char *)a.table + (size_t)p * (size_t)cols * (size_t)ud_dt_size(TDT);
     if (vec) rope_token_vec<DT, TDT>(a, t, row);
     else rope_token_scalar<DT, TDT>(a, t, row);
 }

@@ -25,7 +25,10 @@
  *
  * Known-bug variants are model-configuration bugs, as they were in the engines, so they live
  * in rope_setup() (the mapping from a model's config to the kernel's): production never takes
- * those branches. */
+ * those branches. One of them (rotary_dim_ignored) makes the kernel read its table with a row
+ * stride (table_cols) other than its rotation width, as vLLM #43676's kernel did, and so past
+ * the table's last row: the harness puts ROPE_GUARD_ROWS rows of NaN after every table, so
+ * that such a read is a finding, never a read of memory outside the tensor. */
 #ifndef UD_GPU_ROPE_H
 #define UD_GPU_ROPE_H
 
@@ -46,7 +49,14 @@
     X(STYLE_SWAPPED, "style_swapped", "tolerance",                                                \
       "neox (rotate halves) and gptj (interleaved pairs) layouts swapped")                        \
     X(TABLE_HEAD_DIM, "table_for_head_dim", "tolerance",                                          \
-      "cos/sin table built with inv_freq over head_dim instead of rotary_dim")
+      "cos/sin table built with inv_freq over head_dim instead of rotary_dim")                    \
+    X(PARTIAL_TABLE_DOWNCAST, "partial_table_downcast", "tolerance",                              \
+      "the fp32 cos/sin cache downcast to the activation dtype on the partial-rotary fallback "   \
+      "path (sglang #27653)")                                                                     \
+    X(ROTARY_DIM_IGNORED, "rotary_dim_ignored", "tolerance",                                      \
+      "rotary_dim not passed to the kernel, which defaults it to head_dim: every dim rotates, "   \
+      "cos/sin read head_dim/2 apart from a table row rotary_dim wide, past the table's end at "  \
+      "its last rows (vLLM #43676)")
 
 enum {
     ROPE_BUG_NONE = 0,
@@ -125,6 +135,10 @@ typedef struct {
     int dt;                  /* table dtype, UD_DT_* */
 } rope_table_spec;
 
+/* NaN rows after a table of rows `cols` wide, enough for a kernel that reads a head_dim-wide
+ * row from the last position (the rotary_dim_ignored class): cols * guard >= head_dim. */
+#define ROPE_GUARD_ROWS(head_dim, cols) (((head_dim) + (cols) - 1) / (cols))
+
 /* A table cache keys on every field above plus the device; the cache variants of rope
  * (harness/ops/rope.c, rope_cached.c) leave one out of the key: */
 enum { ROPE_KEY_OMITS_BASE = 1, ROPE_KEY_OMITS_ROTARY_DIM = 2 };
@@ -189,16 +203,19 @@ typedef struct {
     int64_t max_position;
     int style;
     int table_dt;            /* UD_DT_* */
+    int act_dt;              /* UD_DT_* of q and k (a known-bug variant casts the table to it) */
 } rope_config;
 
 typedef struct {
     int dt;                  /* q, k and outputs: UD_DT_* */
     int style;               /* the pairing the kernel uses */
     int64_t tokens, q_heads, kv_heads, head_dim;
-    int rotary_dim;          /* dims [0, rotary_dim) rotate; must equal the table's */
+    int rotary_dim;          /* dims [0, rotary_dim) rotate; cos at row[i], sin at row[rotary_dim/2 + i] */
     const void *q, *k;       /* [tokens, heads, head_dim] */
     const int32_t *pos;      /* [tokens] */
-    const void *table;       /* [max_position, rotary_dim] in tdt */
+    const void *table;       /* [max_position, table_cols] in tdt */
+    int table_cols;          /* the table's row stride in elements; 0: rotary_dim (production:
+                              * always the table's own width, which rotary_dim equals) */
     int tdt;
     int64_t max_position;
     void *q_out, *k_out;
@@ -210,7 +227,9 @@ extern "C" {
 /* HF's rotary_dim = int(head_dim * factor); 0 when it is not an even number in [2, head_dim]. */
 int rope_rotary_dim(int head_dim, double factor);
 /* The kernel's configuration (table spec, rotary_dim, style) for a model's; bug != 0 applies
- * a known-bug variant (ROPE_BUG_*) the way the engines did. */
+ * a known-bug variant (ROPE_BUG_*) the way the engines did. The kernel's row stride is the
+ * table's width, t->rotary_dim; its rotation width *rotary_dim equals it except under
+ * ROPE_BUG_ROTARY_DIM_IGNORED (head_dim). */
 int rope_setup(const rope_config *m, int bug, rope_table_spec *t, int *rotary_dim, int *style);
 /* inv_freq as the spec computes it, on the host (rope.c). */
 int rope_inv_freq(const rope_table_spec *t, rope_freqs *f);

@@ -512,6 +512,45 @@ Test(rope_mutants, table_for_head_dim_is_caught_for_partial_rotary)
     caught("table_for_head_dim", kv, 6);
 }
 
+/* sglang #27653: an fp32 table cast to bf16/fp16 on the partial-rotary path; invisible at factor 1
+ * (the fused path keeps fp32) and in fp32 (the cast is the identity). */
+Test(rope_mutants, partial_table_downcast_is_caught_for_partial_rotary_with_an_fp32_table)
+{
+    static ud_kv kv[] = {{"dtype", "bf16, fp16"}, {"tokens", "5"}, {"head_dim", "64, 128"}, {"factor", "0.5, 0.25"},
+                        {"table", "fp32"}, {"max_position", "256"}};
+    caught("partial_table_downcast", kv, 6);
+    static ud_kv same[] = {{"dtype", "bf16, fp32"}, {"tokens", "5"}, {"head_dim", "64"}, {"factor", "1"},
+                          {"table", "fp32, model"}, {"max_position", "256"}};
+    size_t n, hits = ud_test_run("rope", 4, same, 6, "tolerance", &n);
+    cr_assert_eq(hits, 0, "factor 1: the variant is production (%zu of %zu cases)", hits, n);
+}
+
+/* vLLM #43676: rotary_dim defaulted to head_dim. At the table's last position the kernel reads
+ * past the table: the guard rows make that NaN (a finding), never memory outside the tensor. */
+Test(rope_mutants, rotary_dim_ignored_is_caught_and_its_read_past_the_table_lands_in_the_guard)
+{
+    static ud_kv kv[] = {{"dtype", "bf16, fp32"}, {"tokens", "5"}, {"head_dim", "64, 128"}, {"factor", "0.5, 0.25"},
+                        {"style", "neox, gptj"}, {"table", "fp32, model"}, {"max_position", "256"}};
+    caught("rotary_dim_ignored", kv, 7);
+    /* position max_position - 1 (token 0 of positions = edges): every element NaN past the row */
+    static ud_kv last[] = {{"dtype", "fp32"}, {"tokens", "1"}, {"q_heads", "1"}, {"kv_heads", "1"}, {"head_dim", "64"},
+                          {"factor", "0.25"}, {"style", "neox"}, {"max_position", "8"}, {"base", "1e4"},
+                          {"table", "fp32"}};
+    size_t n;
+    ud_case *c = ud_test_expand("rope", 5, last, 10, 1, &n);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(c[0].op->mutants[4].name, "rotary_dim_ignored");
+    ud_bufs b;
+    ud_test_make(&c[0], &b);
+    cr_assert_eq(b.in[3].shape[0], 8 + ROPE_GUARD_ROWS(64, 16), "table rows: the guard follows the table");
+    cr_assert_eq(c[0].op->run_cpu(&c[0], 5, b.in, b.out), UD_OK);
+    size_t nan = 0;
+    for (int d = 0; d < 64; d++) nan += isnan(ud_get(b.out[0].dtype, b.out[0].host, (size_t)d));
+    cr_assert_gt(nan, 0, "the reads past the last row must meet NaN");
+    ud_test_drop(&b);
+    free(c);
+}
+
 /* ---------------------------------------------------------------- the exact-angle measurement */
 
 /* Against exact angles the fp32 angle costs ~1e-2 rad at position 1e6: the case passes within

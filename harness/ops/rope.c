@@ -1,7 +1,8 @@
 /* ops/rope.c — registry entry for partial RoPE: q [tokens, q_heads, head_dim] and
  * k [tokens, kv_heads, head_dim] rotated by positions [tokens] through a cos/sin table
- * (cos_sin_cache [max_position, rotary_dim], vLLM's layout). Spec, rounding points and the
- * budget derivation: docs/ops/rope.md. Reference: reference/rope.c. Kernel body and table
+ * (cos_sin_cache [max_position, rotary_dim], vLLM's layout, then ROPE_GUARD_ROWS rows of NaN
+ * that no correct kernel reads). Spec, rounding points and the budget derivation:
+ * docs/ops/rope.md. Reference: reference/rope.c. Kernel body and table
  * builder: gpu/rope.h.
  *
  * The table is an input of the kernel, as in vLLM's rotary_embedding(positions, q, k,
@@ -77,6 +78,7 @@ static rope_config config_of(const ud_case *c)
     m.max_position = c->p[P_MAXPOS].i;
     m.style = (int)c->p[P_STYLE].i;
     m.table_dt = (int)table_dtype(c);
+    m.act_dt = (int)dtype_of(c);
     return m;
 }
 
@@ -108,11 +110,13 @@ static int shapes(const ud_case *c, ud_tensor *in, ud_tensor *out)
     rope_table_spec ts;
     int rd, style;
     UD_TRY(rope_setup(&m, ud_case_bug(c), &ts, &rd, &style));
-    int64_t tshape[2] = {ts.max_position, ts.rotary_dim};
+    /* The table as the engine (or a known-bug variant's engine) built it, then guard rows of
+     * NaN (gpu/rope.h ROPE_GUARD_ROWS): a kernel reading past the last row reads NaN. */
+    int64_t tshape[2] = {ts.max_position + ROPE_GUARD_ROWS(hd, ts.rotary_dim), ts.rotary_dim};
     UD_TRY(ud_tensor_shape(&in[0], "q", dt, 3, qs));
     UD_TRY(ud_tensor_shape(&in[1], "k", dt, 3, ks));
     UD_TRY(ud_tensor_shape(&in[2], "positions", UD_I32, 1, ps));
-    UD_TRY(ud_tensor_shape(&in[3], "cos_sin_cache", table_dtype(c), 2, tshape));
+    UD_TRY(ud_tensor_shape(&in[3], "cos_sin_cache", (ud_dtype)ts.dt, 2, tshape));
     UD_TRY(ud_tensor_shape(&out[0], "q_out", dt, 3, qs));
     UD_TRY(ud_tensor_shape(&out[1], "k_out", dt, 3, ks));
     return UD_OK;
@@ -148,7 +152,9 @@ static int generate(const ud_case *c, ud_tensor *in)
     rope_table_spec ts;
     int rd, style;
     UD_TRY(rope_setup(&m, ud_case_bug(c), &ts, &rd, &style));
-    return rope_table_build_cpu(&ts, in[3].host);
+    UD_TRY(rope_table_build_cpu(&ts, in[3].host));
+    for (size_t i = (size_t)(ts.max_position * ts.rotary_dim); i < in[3].numel; i++) ud_set(in[3].dtype, in[3].host, i, NAN);
+    return UD_OK;
 }
 
 static int reference(const ud_case *c, const ud_tensor *in, ud_ref *ref, int exact_mpfr)
@@ -191,6 +197,7 @@ static int kernel_args(const ud_case *c, int mutant, ud_tensor *in, ud_tensor *o
     a->k = dev ? in[1].dev : in[1].host;
     a->pos = dev ? in[2].dev : in[2].host;
     a->table = dev ? in[3].dev : in[3].host;
+    a->table_cols = ts.rotary_dim;
     a->tdt = ts.dt;
     a->max_position = ts.max_position;
     a->q_out = dev ? out[0].dev : out[0].host;
