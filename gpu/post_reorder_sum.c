@@ -16,7 +16,7 @@ int post_reorder_sum_cpu(const prs_args *a, int bug)
         /* k outer, h inner: each element still sees the slots in ascending k. */
         for (int64_t k = 0; k < a->topk; k++) {
             int64_t s = t * a->topk + k;
-            if (!prs_take(bug, a->ids[s])) continue;
+            if (!prs_take(bug, a->ids[s], a->experts)) continue;
             float w = a->w[s];
             int64_t base = (int64_t)a->src2dst[s] * a->hidden;
             for (int64_t h = 0; h < a->hidden; h++)

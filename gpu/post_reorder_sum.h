@@ -7,8 +7,9 @@
  *
  * accumulated in fp32 and rounded once to T (sglang's EP MoE post_reorder kernel, fp32-sum
  * form). down is [tokens * topk, hidden] in dispatch order (rows sorted by expert id, see
- * harness/expert_ids.h); a -1 id is an expert on another rank: its row was never computed and
- * is not read; a token with no local expert gets exactly +0.
+ * harness/core/expert_ids.h); a -1 id is an expert on another rank, and any other id outside
+ * [0, experts) is skipped the same way: its row was never computed and is not read; a token
+ * with no local expert gets exactly +0.
  *
  * Accumulation order — fixed, and the same on both backends so they agree bit for bit: acc
  * starts at +0.0f and takes the slots in ascending k, acc = fmaf(w, d, acc) (one rounding per
@@ -28,7 +29,13 @@
     X(SKIP_EXPERT0, "skip_expert0", "tolerance",                                                  \
       "`expert_id > 0` instead of `>= 0`: expert 0's output is never added (sglang post_reorder)") \
     X(ACC_INPUT_DTYPE, "acc_input_dtype", "tolerance",                                            \
-      "products and running sum rounded to the input dtype instead of an fp32 accumulator")
+      "products and running sum rounded to the input dtype instead of an fp32 accumulator")      \
+    X(SIGN_CHECK_ONLY, "sign_check_only", "nan-mismatch",                                         \
+      "`expert_id >= 0` without `< experts`: an out-of-range local id is read, not skipped "     \
+      "(vLLM #48371, #50845)")                                                                    \
+    X(MINUS_ONE_WRAPS, "minus_one_wraps", "tolerance",                                            \
+      "-1 used as an index: expert_map[-1] wraps to the last entry, a valid local expert, so the " \
+      "slot is computed and combined (vLLM #46408, #42034)")
 
 enum {
     PRS_BUG_NONE = 0,
@@ -38,8 +45,16 @@ enum {
     PRS_BUG_COUNT
 };
 
-/* Does slot id take part? */
-UD_HD int prs_take(int bug, int32_t id) { return bug == PRS_BUG_SKIP_EXPERT0 ? id > 0 : id >= 0; }
+/* Does slot id take part? Exactly the local experts 0 .. experts-1: -1 (another rank) and any
+ * other id outside the range (a corrupt or stale slot) are skipped alike — such a slot's row
+ * was never computed by an expert. */
+UD_HD int prs_take(int bug, int32_t id, int64_t experts)
+{
+    if (bug == PRS_BUG_SKIP_EXPERT0) return id > 0 && id < experts;
+    if (bug == PRS_BUG_SIGN_CHECK_ONLY) return id >= 0;
+    if (bug == PRS_BUG_MINUS_ONE_WRAPS && id == -1) return 1;   /* taken as expert experts-1 */
+    return id >= 0 && id < experts;
+}
 
 /* acc + w * d. The input-dtype bug rounds the product and the sum to T; for fp32 that is the
  * production arithmetic up to the fma, so the variant keeps the fma there. */
@@ -60,6 +75,7 @@ UD_HD double prs_bound_u(int64_t topk) { return (double)topk + 1.0; }
 typedef struct {
     int dt;                       /* UD_DT_* of down and out */
     int64_t tokens, topk, hidden;
+    int64_t experts;              /* local experts: ids 0 .. experts-1 are combined */
     const void *down;             /* [tokens * topk, hidden] */
     const int32_t *ids;           /* [tokens, topk] */
     const float *w;               /* [tokens, topk] */
@@ -72,6 +88,8 @@ extern "C" {
 #endif
 int post_reorder_sum_cpu(const prs_args *a, int bug);
 int post_reorder_sum_cuda(const prs_args *a, int bug);   /* device pointers; asynchronous */
+/* Production kernel in launch configuration cfg (`ulpdiff bench --configs`); UD_EUSAGE past the last. */
+int post_reorder_sum_cuda_tune(const prs_args *a, int cfg, const char **name);
 #ifdef __cplusplus
 }
 #endif

@@ -20,11 +20,18 @@ static double product(const ref_prs_args *a, int64_t t, int64_t k, int64_t h)
     return (double)a->w[s] * d;   /* exact: 24 x <= 24 significant bits */
 }
 
+/* The spec's terms: local experts only (-1 and any other id outside [0, experts) are not). */
+static int term(const ref_prs_args *a, int64_t t, int64_t k)
+{
+    int32_t id = a->ids[t * a->topk + k];
+    return id >= 0 && id < a->experts;
+}
+
 static double element_mpfr(const ref_prs_args *a, int64_t t, int64_t h, mpfr_t acc)
 {
     mpfr_set_zero(acc, 1);
     for (int64_t k = 0; k < a->topk; k++)
-        if (a->ids[t * a->topk + k] >= 0) mpfr_add_d(acc, acc, product(a, t, k, h), MPFR_RNDN);
+        if (term(a, t, k)) mpfr_add_d(acc, acc, product(a, t, k, h), MPFR_RNDN);
     return mpfr_get_d(acc, MPFR_RNDN);
 }
 
@@ -39,7 +46,7 @@ int ref_post_reorder_sum(const ref_prs_args *a, ud_ref *out, int use_mpfr)
             double s = 0.0, plain = 0.0;
             int special = 0;
             for (int64_t k = 0; k < a->topk; k++) {
-                if (a->ids[t * a->topk + k] < 0) continue;
+                if (!term(a, t, k)) continue;
                 double p = product(a, t, k, h);
                 special |= !isfinite(p);
                 plain += p;

@@ -1,7 +1,7 @@
 /* spec/post_reorder_sum.h — the MoE combine's exact reference interface (spec:
  * docs/ops/post_reorder_sum.md; kernel body: gpu/post_reorder_sum.h):
  *
- *   out[t, h] = sum over k with ids[t, k] >= 0 of w[t, k] * down[src2dst[t, k], h]
+ *   out[t, h] = sum over k with 0 <= ids[t, k] < experts of w[t, k] * down[src2dst[t, k], h]
  *
  * exact (the kernel's single rounding to T is the budget's 0.5 ulp: there is no spec rounding
  * point inside, so r0 == r1), with condition scale s = sum over the same k of |w * down|.
@@ -28,6 +28,7 @@
 typedef struct {
     ud_dtype dt;                  /* of down */
     int64_t tokens, topk, hidden;
+    int64_t experts;              /* local experts: only ids in [0, experts) are terms */
     const void *down;
     const int32_t *ids, *src2dst;
     const float *w;

@@ -87,8 +87,42 @@ Test(expert_ids, src2dst_is_a_stable_sort_by_expert_id)
         int a = inv[r - 1], b = inv[r];
         cr_assert(ids[a] < ids[b] || (ids[a] == ids[b] && a < b), "rows %d, %d out of order", r - 1, r);
     }
-    int32_t bad[2] = {0, E};
-    cr_assert_neq(ud_ids_src2dst(bad, 2, E, dst), 0, "an id >= experts must be refused");
+}
+
+/* Ids outside [-1, experts) have rows too, where the dispatch's stable sort of the whole tensor
+ * puts them: those below -1 before the -1 slots, those >= experts after the last expert. */
+Test(expert_ids, src2dst_places_out_of_range_ids_around_the_experts)
+{
+    enum { N = 12, E = 3 };
+    const int32_t ids[N] = {2, 3, -1, 0, INT32_MIN, 7, -2, 1, 3, -1, INT32_MAX, 0};
+    /* sorted: INT32_MIN(4) -2(6) | -1(2) -1(9) 0(3) 0(11) 1(7) 2(0) | 3(1) 3(8) 7(5) INT32_MAX(10) */
+    const int32_t want[N] = {7, 8, 2, 4, 0, 10, 1, 6, 9, 3, 11, 5};
+    int32_t dst[N];
+    cr_assert_eq(ud_ids_src2dst(ids, N, E, dst), 0);
+    for (int i = 0; i < N; i++) cr_assert_eq(dst[i], want[i], "slot %d (id %d): row %d, want %d", i, ids[i], dst[i], want[i]);
+}
+
+Test(expert_ids, out_of_range_puts_one_bad_id_at_every_slot_position)
+{
+    enum { T = 48, K = 4, E = 16 };
+    int32_t ids[T * K];
+    ud_ids_fill(ids, T, K, E, UD_IDS_OUT_OF_RANGE, 4, 1);
+    int seen[K] = {0}, above = 0, below = 0, pads = 0;
+    for (int t = 0; t < T; t++) {
+        int bad = 0;
+        for (int k = 0; k < K; k++) {
+            int32_t id = ids[t * K + k];
+            pads += id == -1;
+            if (id >= -1 && id < E) continue;
+            bad++;
+            seen[k] = 1;
+            above += id >= E;
+            below += id < -1;
+        }
+        cr_assert_eq(bad, 1, "token %d: %d ids out of range", t, bad);
+    }
+    for (int k = 0; k < K; k++) cr_assert(seen[k], "no out-of-range id at slot %d", k);
+    cr_assert(above > 0 && below > 0 && pads > 0);
 }
 
 /* ------------------------------------------------------------------ reference */
@@ -135,7 +169,8 @@ Test(post_reorder_reference, fast_path_agrees_with_mpfr_on_random_data)
             cr_assert_eq(ud_case_make_tensors(&cases[k], in, out), UD_OK);
             cr_assert_eq(op->generate(&cases[k], in), UD_OK);
             ref_prs_args a = {(ud_dtype)in[0].dtype, cases[k].p[ud_param_index(op, "tokens")].i,
-                              cases[k].p[ud_param_index(op, "topk")].i, 33, in[0].host, in[1].host,
+                              cases[k].p[ud_param_index(op, "topk")].i, 33,
+                              cases[k].p[ud_param_index(op, "experts")].i, in[0].host, in[1].host,
                               in[3].host, in[2].host};
             if (a.tokens) check_paths_agree(&a);
             for (int t = 0; t < UD_MAX_TENSORS; t++) { ud_tensor_free(&in[t]); ud_tensor_free(&out[t]); }
@@ -174,7 +209,7 @@ Test(post_reorder_reference, fast_path_agrees_with_mpfr_under_cancellation)
                 for (int k = 0; k < K; k++) ud_set(dt, down, (size_t)((t * K + k) * H + h), dd[k]);
             }
         }
-        ref_prs_args a = {dt, T, K, H, down, ids, s2d, w};
+        ref_prs_args a = {dt, T, K, H, K, down, ids, s2d, w};
         check_paths_agree(&a);
         free(down);
     }
@@ -187,7 +222,7 @@ Test(post_reorder_kernel, production_passes_every_ids_generator_and_shape_edge)
     static const char *const kv[][2] = {
         {"dtype", "bf16, fp16, fp32"}, {"tokens", "1, 5"}, {"hidden", "1, 7, 8, 9, 127, 1000"},
         {"topk", "1, 2, 8"}, {"experts", "8, 64"},
-        {"ids", "uniform, with_zero, all_zero, padded, largest, all_padded"},
+        {"ids", "uniform, with_zero, all_zero, padded, largest, all_padded, out_of_range"},
         {"values", "normal, subnormal, cancel"},
     };
     size_t n;
@@ -206,7 +241,7 @@ Test(post_reorder_kernel, accumulates_in_ascending_k_with_fma_bit_for_bit)
     cr_assert_eq(ud_ids_src2dst(ids, T * K, E, s2d), 0);
     for (int i = 0; i < T * K; i++) w[i] = (float)(0.01 + ud_rng_unit(2, 2, (uint64_t)i));
     for (int i = 0; i < T * K * H; i++) down[i] = (float)ldexp(ud_gen_normal(2, 3, (uint64_t)i), (i % 7) * 9 - 30);
-    prs_args a = {UD_DT_F32, T, K, H, down, ids, w, s2d, out};
+    prs_args a = {UD_DT_F32, T, K, H, E, down, ids, w, s2d, out};
     cr_assert_eq(post_reorder_sum_cpu(&a, PRS_BUG_NONE), UD_OK);
     for (int t = 0; t < T; t++)
         for (int h = 0; h < H; h++) {
@@ -271,5 +306,26 @@ Test(post_reorder_mutants, acc_input_dtype_is_caught_in_bf16_and_fp16)
         {"dtype", "bf16, fp16"}, {"topk", "8"}, {"hidden", "1000"}, {"ids", "uniform, with_zero, largest, padded"},
     };
     size_t n, hits = ud_test_run("post_reorder_sum", 2, kv, 4, "tolerance", &n);
+    cr_assert_eq(hits, n, "%zu/%zu", hits, n);
+}
+
+/* An out-of-range id is skipped like -1 by production (its row is NaN: never computed); a
+ * kernel that tests only the sign reads it. topk 1 included: then every token's only slot is
+ * out of range and its output must be exactly 0. */
+Test(post_reorder_mutants, sign_check_only_is_caught_by_out_of_range_ids)
+{
+    static const char *const kv[][2] = {{"dtype", "bf16, fp32"}, {"ids", "out_of_range"}, {"topk", "1, 8"},
+                                        {"tokens", "7"}};
+    size_t n, hits = ud_test_run("post_reorder_sum", 3, kv, 4, "nan-mismatch", &n);
+    cr_assert_eq(hits, n, "%zu/%zu", hits, n);
+}
+
+/* -1 taken as the last local expert: the slot's row is a real expert output (the variant's
+ * dispatch computed it), so the sum is plausible and wrong. Every padded case has -1 slots. */
+Test(post_reorder_mutants, minus_one_wraps_is_caught_by_padded_ids)
+{
+    static const char *const kv[][2] = {{"dtype", "bf16, fp32"}, {"ids", "padded, all_padded, out_of_range"},
+                                        {"topk", "2, 8"}, {"tokens", "7"}};
+    size_t n, hits = ud_test_run("post_reorder_sum", 4, kv, 4, "tolerance", &n);
     cr_assert_eq(hits, n, "%zu/%zu", hits, n);
 }

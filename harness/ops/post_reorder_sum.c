@@ -26,7 +26,7 @@ static const ud_param params[P_COUNT] = {
     [P_HIDDEN] = {"hidden", UD_P_INT, "1, 127, 1000", "row length", NULL, 1, 1 << 18},
     [P_TOPK] = {"topk", UD_P_INT, "1, 8", "experts per token", NULL, 1, 256},
     [P_EXPERTS] = {"experts", UD_P_INT, "64", "experts on this rank (ids are 0..experts-1, or -1)", NULL, 1, 4096},
-    [P_IDS] = {"ids", UD_P_CHOICE, "uniform, with_zero, all_zero, padded, largest, all_padded",
+    [P_IDS] = {"ids", UD_P_CHOICE, "uniform, with_zero, all_zero, padded, largest, all_padded, out_of_range",
                "expert-ID generator (harness/expert_ids.h)", ud_ids_names, 0, 0},
     [P_VALUES] = {"values", UD_P_CHOICE, "normal", "generator for the expert outputs", ud_gen_names, 0, 0},
     [P_SCALE] = {"scale", UD_P_REAL, "1", "magnitude of the expert outputs", NULL, 1e-30, 1e30},
@@ -66,7 +66,7 @@ static int generate(const ud_case *c, ud_tensor *in)
     int32_t *ids = in[IN_IDS].host, *src2dst = in[IN_SRC2DST].host;
     ud_ids_fill(ids, tokens, topk, c->p[P_EXPERTS].i, (ud_ids_kind)c->p[P_IDS].i, c->seed, 11);
     if (ud_ids_src2dst(ids, tokens * topk, c->p[P_EXPERTS].i, src2dst)) {
-        ud_error("post_reorder_sum: cannot build src2dst (id out of range or no memory)");
+        ud_error("post_reorder_sum: cannot build src2dst (out of memory)");
         return UD_EINTERNAL;
     }
     /* Router weights as a renormalised top-k gives them: positive, summing to 1 per token,
@@ -82,10 +82,16 @@ static int generate(const ud_case *c, ud_tensor *in)
     }
     ud_tensor *down = &in[IN_DOWN];
     ud_gen_fill(down, (ud_gen_kind)c->p[P_VALUES].i, c->seed, 13, hidden, c->p[P_SCALE].d);
-    /* Rows of other-rank slots were never computed by any expert: NaN, so that a kernel that
-     * reads them shows a nan-mismatch instead of a plausible number. */
+    /* Rows of slots outside [0, experts) — other-rank (-1) and out-of-range ids — were never
+     * computed by any expert: NaN, so that a kernel that reads them shows a nan-mismatch
+     * instead of a plausible number. Under the minus_one_wraps variant the engine's dispatch
+     * made the same mistake as its combine: expert_map[-1] sent the -1 slots to the last local
+     * expert, which computed real rows for them (the generator's values), and the combine adds
+     * them — a plausible number, caught as a tolerance finding. */
+    int wraps = ud_case_bug(c) == PRS_BUG_MINUS_ONE_WRAPS;
+    int64_t experts = c->p[P_EXPERTS].i;
     for (int64_t s = 0; s < tokens * topk; s++)
-        if (ids[s] < 0)
+        if ((ids[s] < 0 || ids[s] >= experts) && !(wraps && ids[s] == -1))
             for (int64_t h = 0; h < hidden; h++)
                 ud_set(down->dtype, down->host, (size_t)((int64_t)src2dst[s] * hidden + h), NAN);
     return UD_OK;
@@ -95,7 +101,7 @@ static int reference(const ud_case *c, const ud_tensor *in, ud_ref *ref, int exa
 {
     ref_prs_args a = {
         .dt = (ud_dtype)c->p[P_DTYPE].i, .tokens = c->p[P_TOKENS].i, .topk = c->p[P_TOPK].i,
-        .hidden = c->p[P_HIDDEN].i, .down = in[IN_DOWN].host, .ids = in[IN_IDS].host,
+        .hidden = c->p[P_HIDDEN].i, .experts = c->p[P_EXPERTS].i, .down = in[IN_DOWN].host, .ids = in[IN_IDS].host,
         .src2dst = in[IN_SRC2DST].host, .w = in[IN_W].host,
     };
     return ref_post_reorder_sum(&a, &ref[0], exact_mpfr);
@@ -106,13 +112,14 @@ static prs_args kernel_args(const ud_case *c, ud_tensor *in, ud_tensor *out, int
     prs_args a = {
         .dt = (int)c->p[P_DTYPE].i,   /* ud_dtype and UD_DT_* share values (dtype.c) */
         .tokens = c->p[P_TOKENS].i, .topk = c->p[P_TOPK].i, .hidden = c->p[P_HIDDEN].i,
-        .down = ud_buf(&in[IN_DOWN], dev), .ids = ud_buf(&in[IN_IDS], dev), .w = ud_buf(&in[IN_W], dev),
+        .experts = c->p[P_EXPERTS].i, .down = ud_buf(&in[IN_DOWN], dev), .ids = ud_buf(&in[IN_IDS], dev), .w = ud_buf(&in[IN_W], dev),
         .src2dst = ud_buf(&in[IN_SRC2DST], dev), .out = ud_buf(&out[0], dev),
     };
     return a;
 }
 
 UD_KERNEL_RUNNERS(prs_args, kernel_args, post_reorder_sum_cpu, post_reorder_sum_cuda)
+UD_KERNEL_TUNER(prs_args, kernel_args, post_reorder_sum_cuda_tune)
 
 /* 0.5 ulp_T for the final rounding; (topk + 1) u s for the fp32 sum (prs_bound_u); and each of
  * the topk fp32 roundings may land in fp32's subnormal range, where it errs by up to 2^-150
@@ -140,7 +147,8 @@ static void describe(const ud_case *c, const ud_tensor *in, int k, size_t i, cha
     }
 }
 
-/* The one property a tolerance cannot state exactly: a token whose every slot is -1 has no
+/* The one property a tolerance cannot state exactly: a token whose every slot is skipped (-1
+ * or out of range) has no
  * term at all, so its output must be exactly zero (the budget's absolute underflow allowance
  * would otherwise admit a subnormal there). */
 static int extra(const ud_case *c, const ud_tensor *in, const ud_tensor *out, const ud_ref *ref,
@@ -153,7 +161,7 @@ static int extra(const ud_case *c, const ud_tensor *in, const ud_tensor *out, co
     int64_t first = -1;
     for (int64_t t = 0; t < tokens; t++) {
         int64_t k = 0;
-        while (k < topk && ids[t * topk + k] < 0) k++;
+        while (k < topk && (ids[t * topk + k] < 0 || ids[t * topk + k] >= c->p[P_EXPERTS].i)) k++;
         if (k < topk) continue;
         empty++;
         for (int64_t h = 0; h < hidden; h++) {
@@ -185,7 +193,7 @@ UD_OPERATOR(post_reorder_sum) = {
     .doc = "docs/ops/post_reorder_sum.md",
     .params = params, .nparams = P_COUNT, .inputs = inputs, .outputs = outputs,
     .validate = validate, .shapes = shapes, .generate = generate,
-    .reference = reference, .run_cpu = run_cpu, .run_cuda = UD_RUN_CUDA, .budget = budget,
+    .reference = reference, .run_cpu = run_cpu, .run_cuda = UD_RUN_CUDA, .tune_cuda = UD_TUNE_CUDA, .budget = budget,
     .describe = describe, .extra = extra,
     .mutants = mutants, .nmutants = UD_NELEMS(mutants),
     .bench = "dtype=bf16 tokens=4096 hidden=7168 topk=8 experts=256 ids=uniform",
