@@ -23,6 +23,7 @@ KEYS = {
     "layernorm": ["dtype", "affine"],
     "fp32_layernorm": ["dtype", "pdtype"],
     "rope": ["dtype", "table", "style"],
+    "qk_norm_rope": ["dtype", "spec", "table"],
 }
 
 
