@@ -106,6 +106,8 @@ extern "C" {
 #endif
 int gate_proj_cpu(const gate_args *a, int bug);
 int gate_proj_cuda(const gate_args *a, int bug);   /* device pointers; asynchronous */
+/* Production kernels with launch configuration cfg (`ulpdiff bench --configs`); UD_EUSAGE past the last. */
+int gate_proj_cuda_tune(const gate_args *a, int cfg, const char **name);
 #ifdef __cplusplus
 }
 #endif

@@ -1,30 +1,26 @@
 /* layernorm.cu — CUDA launcher for the LayerNorm family (body and spec: gpu/layernorm.h).
  *
- * One block of LN_LANES threads per row. Thread l owns chunks l, l + LN_LANES, ... of
- * V = 16 bytes each: one 16-byte load per chunk when the row is 16-byte aligned (x and out
- * aligned and n * sizeof(T) % 16 == 0), else V scalar loads of the same chunk, so the
- * reduction order never depends on alignment. Each thread keeps its first CACHE_FLOATS / V
- * chunks in registers, packed (4 registers a chunk), across the three passes (sum, sum of
- * squared deviations, output): rows of up to LN_LANES * CACHE_FLOATS = 8192 elements are read
- * from memory once, in every dtype; longer rows re-read the rest (from L2 for the row sizes
- * models use). The cached loads are all issued before the first is used. w and b are loaded
- * as 16-byte words when aligned (two for fp32 parameters of a 2-byte x), element by element
- * otherwise; they are small and stay cached. 64 registers a thread: 4 blocks per SM.
+ * The reduction order is the body's: LN_LANES = 256 virtual lanes, lane l summing chunks
+ * l, l + 256, ... (V = 16 bytes of T each), then butterflies within groups of 32 lanes and
+ * across the 8 groups. A row is given to T = 32 .. 256 threads, each holding 256 / T lanes
+ * (gpu/ud_rowreduce.cuh), so every configuration computes the same bits, as the cpu backend
+ * does. Chunks are one 16-byte load when the row is 16-byte aligned (x and out aligned and
+ * n * sizeof(T) % 16 == 0), else V scalar loads of the same chunk, so the order never depends
+ * on alignment. Each thread keeps its first NC chunks in registers across the three passes
+ * (sum, sum of squared deviations, output), all loads issued before the first is used; w and b
+ * are 16-byte words when aligned, and small enough to stay cached.
  *
  * Napkin math (bf16, 4096 x 7168): read x 58.7 MB + write out 58.7 MB = 117 MB (w and b:
- * 28 KB, cached); at ~3.0 TB/s copy bandwidth on an H100 that is ~39 us, at ~4 TB/s on an
- * H200 ~29 us. `ulpdiff bench` measures it. The two block-wide reductions per row (sum,
- * squared deviations) cost two __syncthreads each, hidden by the 4096 independent blocks.
- */
+ * 28 KB, cached); at ~3.0 TB/s copy bandwidth on an H100 ~39 us, ~28 us at ~4.2 TB/s on an
+ * H200. Configurations and measured times: docs/performance.md. */
 #include <stdint.h>
 
 #include "gpu/layernorm.h"
 #include "gpu/ud_chunk.cuh"
 #include "gpu/ud_cuda.h"
+#include "gpu/ud_rowreduce.cuh"
 
 namespace {
-
-constexpr int CACHE_FLOATS = 32;
 
 /* Chunk c of a row (elements c*V .. c*V+V-1) as raw element bits: one 16-byte load, or V
  * element loads (zero bits past n) when the row is not 16-byte aligned. The register cache
@@ -48,62 +44,52 @@ __device__ __forceinline__ uint4 load_raw(const void *row, int64_t c, int64_t n,
     return r;
 }
 
-/* Parameters for x's chunk c (x's chunk geometry: V elements), stored in PDT: V * sizeof(PDT)
+/* Parameters for x's chunk c (x's chunk geometry: V elements), stored in pdt (a run-time value:
+ * one instantiation serves every parameter dtype, and the branch is uniform): V * sizeof(pdt)
  * bytes, loaded as one or two 16-byte words (8 bytes for fp32 x with 2-byte parameters) when
- * pvec, element by element otherwise. */
+ * pvec, element by element otherwise. w and b are shared by every row and stay cached. */
 template <int DT, int PDT>
-__device__ __forceinline__ void load_params(const void *p, int64_t c, int64_t n, bool pvec, float *dst)
+__device__ __forceinline__ void load_params_as(const void *p, int64_t c, float *dst)
 {
     constexpr int V = ud_vec<DT>::V, PB = V * (PDT == UD_DT_F32 ? 4 : 2);
-    if (pvec) {
-        if constexpr (PB == 8) {
-            uint2 r = reinterpret_cast<const uint2 *>(p)[c];
-            const uint16_t *h = reinterpret_cast<const uint16_t *>(&r);
+    if constexpr (PB == 8) {
+        uint2 r = reinterpret_cast<const uint2 *>(p)[c];
+        const uint16_t *h = reinterpret_cast<const uint16_t *>(&r);
+#pragma unroll
+        for (int j = 0; j < V; j++) dst[j] = ud_to_f32(PDT, h[j]);
+    } else {
+        uint4 r[PB / 16];
+#pragma unroll
+        for (int q = 0; q < PB / 16; q++) r[q] = reinterpret_cast<const uint4 *>(p)[c * (PB / 16) + q];
+        if (PDT == UD_DT_F32) {
+            const float *f = reinterpret_cast<const float *>(r);
+#pragma unroll
+            for (int j = 0; j < V; j++) dst[j] = f[j];
+        } else {
+            const uint16_t *h = reinterpret_cast<const uint16_t *>(r);
 #pragma unroll
             for (int j = 0; j < V; j++) dst[j] = ud_to_f32(PDT, h[j]);
-        } else {
-            uint4 r[PB / 16];
-#pragma unroll
-            for (int q = 0; q < PB / 16; q++) r[q] = reinterpret_cast<const uint4 *>(p)[c * (PB / 16) + q];
-            if (PDT == UD_DT_F32) {
-                const float *f = reinterpret_cast<const float *>(r);
-#pragma unroll
-                for (int j = 0; j < V; j++) dst[j] = f[j];
-            } else {
-                const uint16_t *h = reinterpret_cast<const uint16_t *>(r);
-#pragma unroll
-                for (int j = 0; j < V; j++) dst[j] = ud_to_f32(PDT, h[j]);
-            }
         }
+    }
+}
+
+template <int DT>
+__device__ __forceinline__ void load_params(int pdt, const void *p, int64_t c, int64_t n, bool pvec, float *dst)
+{
+    constexpr int V = ud_vec<DT>::V;
+    if (pvec) {
+        if (pdt == UD_DT_F32) load_params_as<DT, UD_DT_F32>(p, c, dst);
+        else if (pdt == UD_DT_BF16) load_params_as<DT, UD_DT_BF16>(p, c, dst);
+        else load_params_as<DT, UD_DT_F16>(p, c, dst);
         return;
     }
 #pragma unroll
-    for (int j = 0; j < V; j++) dst[j] = c * V + j < n ? ud_ld(PDT, p, c * V + j) : 0.0f;
-}
-
-/* Block-wide sum in the order gpu/layernorm.c emulates; every thread gets the result.
- * red: LN_WARPS + 1 floats of shared memory owned by this one reduction. */
-template <int DT, int BUG>
-__device__ __forceinline__ float block_sum(float v, float *red)
-{
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-#pragma unroll
-    for (int off = 16; off >= 1; off >>= 1) v = ln_sum_add(DT, BUG, v, __shfl_xor_sync(0xffffffffu, v, off));
-    if (lane == 0) red[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-        float t = lane < LN_WARPS ? red[lane] : 0.0f;
-#pragma unroll
-        for (int off = LN_WARPS / 2; off >= 1; off >>= 1) t = ln_sum_add(DT, BUG, t, __shfl_xor_sync(0xffffffffu, t, off));
-        if (lane == 0) red[LN_WARPS] = t;
-    }
-    __syncthreads();
-    return red[LN_WARPS];
+    for (int j = 0; j < V; j++) dst[j] = c * V + j < n ? ud_ld(pdt, p, c * V + j) : 0.0f;
 }
 
 /* Adds chunk c's valid elements to the sums of pass 1. */
-template <int DT, int BUG>
-__device__ __forceinline__ void sum_chunk(uint4 raw, int64_t c, int64_t n, float &acc, float &acc2)
+template <int DT>
+__device__ __forceinline__ void sum_chunk(int bug, uint4 raw, int64_t c, int64_t n, float &acc, float &acc2)
 {
     constexpr int V = ud_vec<DT>::V;
     float v[V];
@@ -111,8 +97,8 @@ __device__ __forceinline__ void sum_chunk(uint4 raw, int64_t c, int64_t n, float
 #pragma unroll
     for (int j = 0; j < V; j++)
         if (c * V + j < n) {
-            acc = ln_sum_add(DT, BUG, acc, v[j]);
-            if (BUG == LN_BUG_ONE_PASS_VAR) acc2 = ln_sq_add(acc2, v[j]);
+            acc = ln_sum_add(DT, bug, acc, v[j]);
+            if (bug == LN_BUG_ONE_PASS_VAR) acc2 = ln_sq_add(acc2, v[j]);
         }
 }
 
@@ -128,8 +114,8 @@ __device__ __forceinline__ void dev_chunk(uint4 raw, int64_t c, int64_t n, float
 }
 
 /* Writes chunk c of the output row from x's chunk. */
-template <int DT, int PDT, int BUG>
-__device__ __forceinline__ void out_chunk(const ln_args &a, void *orow, int64_t c, bool vec, bool pvec,
+template <int DT>
+__device__ __forceinline__ void out_chunk(int bug, const ln_args &a, void *orow, int64_t c, bool vec, bool pvec,
                                           uint4 raw, float mean, float rstd)
 {
     constexpr int V = ud_vec<DT>::V;
@@ -137,108 +123,168 @@ __device__ __forceinline__ void out_chunk(const ln_args &a, void *orow, int64_t 
     ud_unpack<DT>(raw, x);
 #pragma unroll
     for (int j = 0; j < V; j++) { w[j] = 1.0f; b[j] = 0.0f; }
-    if (a.affine != LN_AFFINE_NONE) load_params<DT, PDT>(a.w, c, a.n, pvec, w);
-    if (a.affine == LN_AFFINE_WEIGHT_BIAS) load_params<DT, PDT>(a.b, c, a.n, pvec, b);
+    if (a.affine != LN_AFFINE_NONE) load_params<DT>(a.pdt, a.w, c, a.n, pvec, w);
+    if (a.affine == LN_AFFINE_WEIGHT_BIAS) load_params<DT>(a.pdt, a.b, c, a.n, pvec, b);
 #pragma unroll
     for (int j = 0; j < V; j++)
-        o[j] = ln_out(a.affine, x[j], mean, rstd, ln_param(DT, BUG, w[j]), ln_param(DT, BUG, b[j]));
+        o[j] = ln_out(a.affine, x[j], mean, rstd, ln_param(DT, bug, w[j]), ln_param(DT, bug, b[j]));
     ud_store_chunk<DT>(orow, c, a.n, vec, o);
 }
 
-template <int DT, int PDT, int BUG>
-__global__ void __launch_bounds__(LN_LANES) layernorm_kernel(ln_args a, bool vec, bool pvec)
+/* One row per T threads (32 .. 256), R rows a block; thread t holds lanes t + T j of the body's
+ * LN_LANES = 256 (gpu/ud_rowreduce.cuh), i.e. chunks t, t + T, ... with chunk t + T i summed into
+ * lane i mod S, and caches its first NC chunks in registers (4 registers a chunk) across the
+ * three passes (sum, squared deviations, output): rows up to NC * T chunks are read once. */
+/* BUG: 0 for production (no bug code on its path), -1 for the known-bug variants, whose code
+ * comes at run time (rbug): one instantiation serves them all. */
+template <int DT, int BUG, int T, int NC, int R>
+__global__ void __launch_bounds__(T * R) layernorm_kernel(ln_args a, bool vec, bool pvec, int rbug)
 {
-    constexpr int V = ud_vec<DT>::V, MAXC = CACHE_FLOATS / V;
-    const int64_t row = blockIdx.x, n = a.n, chunks = (n + V - 1) / V;
-    const int tid = threadIdx.x;
+    const int bug = BUG >= 0 ? BUG : rbug;
+    constexpr int V = ud_vec<DT>::V, S = LN_LANES / T;
+    static_assert(NC % S == 0, "whole rounds of the thread's lanes");
+    __shared__ float part[R * LN_WARPS];
+    const int tid = threadIdx.x % T, rloc = threadIdx.x / T;
+    const int64_t row = (int64_t)blockIdx.x * R + rloc, n = a.n, chunks = (n + V - 1) / V;
+    const bool live = row < a.rows;   /* no early return before the last barrier */
     const int esz = ud_dt_size(DT);
-    const char *xrow = (const char *)a.x + row * n * esz;
-    __shared__ float red_sum[LN_WARPS + 1], red_sq[LN_WARPS + 1];
-    uint4 cache[MAXC];
+    const char *xrow = (const char *)a.x + (live ? row : 0) * n * esz;
+    const auto sum_add = [bug](float x, float y) { return ln_sum_add(DT, bug, x, y); };
+    const auto plain_add = [](float x, float y) { return ln_sum_add(DT, LN_BUG_NONE, x, y); };
+    uint4 cache[NC];
+    float acc[S], acc2[S];
 
-    /* Pass 1: the sum for the mean (and, in the one-pass variant, the sum of squares). All
-     * of a thread's cached loads are issued before any is used, so they overlap. */
+    /* Pass 1: the sum for the mean (and, in the one-pass variant, the sum of squares). All of
+     * a thread's cached loads are issued before any is used, so they overlap. */
 #pragma unroll
-    for (int k = 0; k < MAXC; k++) {
-        int64_t c = tid + (int64_t)k * LN_LANES;
-        if (c < chunks) cache[k] = load_raw<DT>(xrow, c, n, vec);
+    for (int i = 0; i < NC; i++) {
+        const int64_t c = tid + (int64_t)T * i;
+        if (live && c < chunks) cache[i] = load_raw<DT>(xrow, c, n, vec);
     }
-    float acc = 0.0f, acc2 = 0.0f;
 #pragma unroll
-    for (int k = 0; k < MAXC; k++) {
-        int64_t c = tid + (int64_t)k * LN_LANES;
-        if (c < chunks) sum_chunk<DT, BUG>(cache[k], c, n, acc, acc2);
+    for (int j = 0; j < S; j++) acc[j] = acc2[j] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NC; i++) {
+        const int64_t c = tid + (int64_t)T * i;
+        if (live && c < chunks) sum_chunk<DT>(bug, cache[i], c, n, acc[i % S], acc2[i % S]);
     }
-    for (int64_t c = tid + (int64_t)MAXC * LN_LANES; c < chunks; c += LN_LANES)
-        sum_chunk<DT, BUG>(load_raw<DT>(xrow, c, n, vec), c, n, acc, acc2);
-    const float sum = block_sum<DT, BUG>(acc, red_sum);
+    for (int64_t i0 = NC; live && tid + T * i0 < chunks; i0 += S)
+#pragma unroll
+        for (int j = 0; j < S; j++) {
+            const int64_t c = tid + T * (i0 + j);
+            if (c < chunks) sum_chunk<DT>(bug, load_raw<DT>(xrow, c, n, vec), c, n, acc[j], acc2[j]);
+        }
+    const float sum = ud_lanes_total<T, LN_WARPS>(acc, part, rloc, sum_add);
 
     /* Pass 2: the sum of squared deviations from the fp32 mean. */
     float mean, rstd;
-    if (BUG == LN_BUG_ONE_PASS_VAR) {
+    if (bug == LN_BUG_ONE_PASS_VAR) {
         mean = ln_mean(DT, LN_BUG_NONE, sum, n);
-        rstd = ln_rstd_one_pass(sum, block_sum<DT, LN_BUG_NONE>(acc2, red_sq), n, a.eps);
+        rstd = ln_rstd_one_pass(sum, ud_lanes_total<T, LN_WARPS>(acc2, part, rloc, plain_add), n, a.eps);
     } else {
-        mean = ln_mean(DT, BUG, sum, n);
-        acc2 = 0.0f;
+        mean = ln_mean(DT, bug, sum, n);
 #pragma unroll
-        for (int k = 0; k < MAXC; k++) {
-            int64_t c = tid + (int64_t)k * LN_LANES;
-            if (c < chunks) dev_chunk<DT>(cache[k], c, n, mean, acc2);
+        for (int j = 0; j < S; j++) acc2[j] = 0.0f;
+#pragma unroll
+        for (int i = 0; i < NC; i++) {
+            const int64_t c = tid + (int64_t)T * i;
+            if (live && c < chunks) dev_chunk<DT>(cache[i], c, n, mean, acc2[i % S]);
         }
-        for (int64_t c = tid + (int64_t)MAXC * LN_LANES; c < chunks; c += LN_LANES)
-            dev_chunk<DT>(load_raw<DT>(xrow, c, n, vec), c, n, mean, acc2);
-        rstd = ln_rstd(block_sum<DT, LN_BUG_NONE>(acc2, red_sq), n, a.eps);
+        for (int64_t i0 = NC; live && tid + T * i0 < chunks; i0 += S)
+#pragma unroll
+            for (int j = 0; j < S; j++) {
+                const int64_t c = tid + T * (i0 + j);
+                if (c < chunks) dev_chunk<DT>(load_raw<DT>(xrow, c, n, vec), c, n, mean, acc2[j]);
+            }
+        rstd = ln_rstd(ud_lanes_total<T, LN_WARPS>(acc2, part, rloc, plain_add), n, a.eps);
     }
+    if (!live) return;
 
     /* Pass 3: out = RN_T((x - mean) * rstd * w + b). */
     char *orow = (char *)a.out + row * n * esz;
 #pragma unroll
-    for (int k = 0; k < MAXC; k++) {
-        int64_t c = tid + (int64_t)k * LN_LANES;
-        if (c < chunks) out_chunk<DT, PDT, BUG>(a, orow, c, vec, pvec, cache[k], mean, rstd);
+    for (int i = 0; i < NC; i++) {
+        const int64_t c = tid + (int64_t)T * i;
+        if (c < chunks) out_chunk<DT>(bug, a, orow, c, vec, pvec, cache[i], mean, rstd);
     }
-    for (int64_t c = tid + (int64_t)MAXC * LN_LANES; c < chunks; c += LN_LANES)
-        out_chunk<DT, PDT, BUG>(a, orow, c, vec, pvec, load_raw<DT>(xrow, c, n, vec), mean, rstd);
+    for (int64_t c = tid + (int64_t)T * NC; c < chunks; c += T)
+        out_chunk<DT>(bug, a, orow, c, vec, pvec, load_raw<DT>(xrow, c, n, vec), mean, rstd);
 }
 
 bool aligned16(const void *p) { return p == NULL || ((uintptr_t)p & 15u) == 0; }
 
-template <int DT, int PDT>
-int launch_bug(const ln_args *a, int bug, bool vec, bool pvec)
+struct config {
+    const char *name;
+};
+/* Launch configurations (threads per row, chunks cached per thread, rows per block). */
+const config configs[] = {{"warp_nc32_r4"}, {"warp_nc16_r4"}, {"4warps_nc8_r1"}, {"block256_nc4"}};
+constexpr int NCONFIGS = sizeof configs / sizeof configs[0];
+
+template <int DT, int BUG, int T, int NC, int R>
+int launch(const ln_args *a, bool vec, bool pvec, int bug = 0)
 {
-    dim3 grid((unsigned)a->rows), block(LN_LANES);
-    UD_TRY(ud_dispatch_bug<LN_BUG_COUNT>(bug, [&](auto B) {
-        layernorm_kernel<DT, PDT, decltype(B)::value><<<grid, block>>>(*a, vec, pvec);
-    }));
+    layernorm_kernel<DT, BUG, T, NC, R><<<(unsigned)((a->rows + R - 1) / R), T * R>>>(*a, vec, pvec, bug);
     UD_CUDA_LAUNCH_CHECK();
     return UD_OK;
 }
 
 template <int DT>
-int launch_pdt(const ln_args *a, int bug, bool vec, bool pvec)
+int launch_config(const ln_args *a, int k, bool vec, bool pvec)
 {
-    switch (a->pdt) {
-    case UD_DT_F32: return launch_bug<DT, UD_DT_F32>(a, bug, vec, pvec);
-    case UD_DT_F16: return launch_bug<DT, UD_DT_F16>(a, bug, vec, pvec);
-    case UD_DT_BF16: return launch_bug<DT, UD_DT_BF16>(a, bug, vec, pvec);
-    default: ud_error("layernorm: unsupported parameter dtype %d", a->pdt); return UD_EINTERNAL;
+    switch (k) {
+    case 0: return launch<DT, 0, 32, 32, 4>(a, vec, pvec);
+    case 1: return launch<DT, 0, 32, 16, 4>(a, vec, pvec);
+    case 2: return launch<DT, 0, 128, 8, 1>(a, vec, pvec);
+    case 3: return launch<DT, 0, 256, 4, 1>(a, vec, pvec);
+    default: ud_error("layernorm: no launch configuration %d", k); return UD_EUSAGE;
     }
 }
 
-} // namespace
+/* The production choice: a warp per row while the row fits its registers (8192 bf16/fp16
+ * elements, 4096 fp32), a block of 256 threads re-reading the tail beyond. */
+int pick(const ln_args *a)
+{
+    const int64_t chunks = (a->n + ln_vec(a->dt) - 1) / ln_vec(a->dt);
+    if (chunks <= 32 * 16) return 1;
+    if (chunks <= 32 * 32) return 0;
+    return 3;
+}
 
-extern "C" int layernorm_cuda(const ln_args *a, int bug)
+template <int DT>
+int launch_bug(const ln_args *a, int bug, int k, bool vec, bool pvec)
+{
+    if (bug == LN_BUG_NONE) return launch_config<DT>(a, k, vec, pvec);
+    /* Known-bug variants: one instantiation, the code at run time, in one configuration. */
+    if (bug < 0 || bug >= LN_BUG_COUNT) { ud_error("layernorm: unknown variant %d", bug); return UD_EINTERNAL; }
+    return launch<DT, -1, 256, 4, 1>(a, vec, pvec, bug);
+}
+
+int run(const ln_args *a, int bug, int k)
 {
     if (a->rows == 0 || a->n == 0) return UD_OK;
     if (a->rows > 0x7fffffff) { ud_error("layernorm: %lld rows exceed the grid limit", (long long)a->rows); return UD_EINTERNAL; }
     const bool whole = (a->n * ud_dt_size(a->dt)) % 16 == 0;
     const bool vec = whole && aligned16(a->x) && aligned16(a->out);
     const bool pvec = whole && (a->n * ud_dt_size(a->pdt)) % 16 == 0 && aligned16(a->w) && aligned16(a->b);
+    if (a->pdt != UD_DT_F32 && a->pdt != UD_DT_F16 && a->pdt != UD_DT_BF16) {
+        ud_error("layernorm: unsupported parameter dtype %d", a->pdt);
+        return UD_EINTERNAL;
+    }
     switch (a->dt) {
-    case UD_DT_F32: return launch_pdt<UD_DT_F32>(a, bug, vec, pvec);
-    case UD_DT_F16: return launch_pdt<UD_DT_F16>(a, bug, vec, pvec);
-    case UD_DT_BF16: return launch_pdt<UD_DT_BF16>(a, bug, vec, pvec);
+    case UD_DT_F32: return launch_bug<UD_DT_F32>(a, bug, k, vec, pvec);
+    case UD_DT_F16: return launch_bug<UD_DT_F16>(a, bug, k, vec, pvec);
+    case UD_DT_BF16: return launch_bug<UD_DT_BF16>(a, bug, k, vec, pvec);
     default: ud_error("layernorm: unsupported dtype %d", a->dt); return UD_EINTERNAL;
     }
+}
+
+} // namespace
+
+extern "C" int layernorm_cuda(const ln_args *a, int bug) { return run(a, bug, pick(a)); }
+
+extern "C" int layernorm_cuda_tune(const ln_args *a, int cfg, const char **name)
+{
+    if (cfg < 0 || cfg >= NCONFIGS) return UD_EUSAGE;
+    *name = configs[cfg].name;
+    return run(a, LN_BUG_NONE, cfg);
 }

@@ -20,7 +20,7 @@
  * lane l of LN_LANES accumulates chunks l, l + LN_LANES, ... element by element; lanes combine
  * by an xor butterfly within each warp (offsets 16..1), the LN_WARPS warp sums by a butterfly
  * of offsets LN_WARPS/2..1. Every arithmetic step goes through ud_fadd/ud_fmul/ud_ffma
- * (gpu/ud_portable.h): on the device the _rn intrinsics, which nvcc never contracts into an fma
+ * (numerics/ud_portable.h): on the device the _rn intrinsics, which nvcc never contracts into an fma
  * (a plain a * b + c in device code is contracted by default, and the host would then disagree).
  *
  * Known-bug variants are selected by a compile-time constant `bug` (LN_BUG_*); production
@@ -146,6 +146,8 @@ extern "C" {
 #endif
 int layernorm_cpu(const ln_args *a, int bug);
 int layernorm_cuda(const ln_args *a, int bug);   /* device pointers; asynchronous */
+/* Production kernel in launch configuration cfg (`ulpdiff bench --configs`); UD_EUSAGE past the last. */
+int layernorm_cuda_tune(const ln_args *a, int cfg, const char **name);
 #ifdef __cplusplus
 }
 #endif

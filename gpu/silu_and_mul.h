@@ -8,7 +8,7 @@
  *
  * Arithmetic — written so that it is exact to a few fp32 ulps over the whole input range and
  * identical on both backends:
- *   - exp comes from silu_exp_core() below (fmaf, rintf, ldexpf only: correctly rounded
+ *   - exp comes from silu_exp_core() below (fmaf, rintf, ldexp only: correctly rounded
  *     operations on the host and on the GPU), not from the libraries, whose expf differ (glibc
  *     < 1 ulp, CUDA's expf 2 ulp, __expf worse): cpu and cuda agree bit for bit;
  *   - exp is only ever taken of -|g| (<= 0), so it never overflows: for g < 0,
@@ -78,7 +78,7 @@ UD_HD float silu_expf(float x)
 {
     int n;
     float p = silu_exp_core(x, &n);
-    return ldexpf(p, n);
+    return ud_ldexpf(p, n);
 }
 
 /* The fp32 value the kernel stores (ud_st rounds it to T) for gate g and up u. */
@@ -96,14 +96,14 @@ UD_HD float silu_mul(int dt, int spec, int bug, float g, float u)
     if (g == -INFINITY) return -0.0f * u;               /* the limit of g e^g */
     int n;
     float p = silu_exp_core(-fabsf(g), &n);            /* e^-|g| = p 2^n, n <= 0 */
-    float d = 1.0f + ldexpf(p, n);                     /* 1 + e^-|g| in [1, 2] */
+    float d = 1.0f + ud_ldexpf(p, n);                     /* 1 + e^-|g| in [1, 2] */
     if (!(g < 0.0f)) {                                  /* g >= 0, or NaN */
         float s = g / d;
         return (spec == SILU_SPEC_HF ? ud_round_f32(dt, s) : s) * u;
     }
     float m = (g * p) / d;                             /* silu(g) / 2^n, normal */
-    if (spec == SILU_SPEC_HF) return ud_round_f32(dt, ldexpf(m, n)) * u;
-    return ldexpf(m * u, n);
+    if (spec == SILU_SPEC_HF) return ud_round_f32(dt, ud_ldexpf(m, n)) * u;
+    return ud_ldexpf(m * u, n);
 }
 
 /* Relative error bound of the kernel's fp32 result (flashinfer; hf with T = fp32), in units of
@@ -128,6 +128,8 @@ extern "C" {
 #endif
 int silu_and_mul_cpu(const silu_args *a, int bug);
 int silu_and_mul_cuda(const silu_args *a, int bug);   /* device pointers; asynchronous */
+/* Production kernel in launch configuration cfg (`ulpdiff bench --configs`); UD_EUSAGE past the last. */
+int silu_and_mul_cuda_tune(const silu_args *a, int cfg, const char **name);
 #ifdef __cplusplus
 }
 #endif

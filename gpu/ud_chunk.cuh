@@ -40,14 +40,45 @@ __device__ __forceinline__ uint4 ud_pack(const float *src)
 {
     constexpr int V = ud_vec<DT>::V;
     uint4 raw;
+    uint32_t *w = reinterpret_cast<uint32_t *>(&raw);
     if (DT == UD_DT_F32) {
-        float *f = reinterpret_cast<float *>(&raw);
 #pragma unroll
-        for (int j = 0; j < V; j++) f[j] = src[j];
+        for (int j = 0; j < V; j++) w[j] = __float_as_uint(src[j]);
+    } else if (DT == UD_DT_BF16) {
+        /* cvt.rn.bf16x2.f32: two values a conversion, the same bits as ud_f32_to_bf16 */
+#pragma unroll
+        for (int j = 0; j < V / 2; j++) {
+            __nv_bfloat162 p = __floats2bfloat162_rn(src[2 * j], src[2 * j + 1]);
+            w[j] = *reinterpret_cast<uint32_t *>(&p);
+        }
     } else {
-        uint16_t *h = reinterpret_cast<uint16_t *>(&raw);
 #pragma unroll
-        for (int j = 0; j < V; j++) h[j] = (uint16_t)ud_from_f32(DT, src[j]);
+        for (int j = 0; j < V / 2; j++) {
+            __half2 p = __floats2half2_rn(src[2 * j], src[2 * j + 1]);
+            w[j] = *reinterpret_cast<uint32_t *>(&p);
+        }
+    }
+    return raw;
+}
+
+/* Raw bits of chunk c of a row of n (zero bits past n): one 16-byte load when vec, else element
+ * loads. Kept raw (4 registers a chunk in every dtype) while many chunks are in flight. */
+template <int DT>
+__device__ __forceinline__ uint4 ud_load_raw(const void *row, int64_t c, int64_t n, bool vec)
+{
+    constexpr int V = ud_vec<DT>::V;
+    if (vec) return reinterpret_cast<const uint4 *>(row)[c];
+    uint4 raw = make_uint4(0u, 0u, 0u, 0u);
+    if (DT == UD_DT_F32) {
+        uint32_t *r = reinterpret_cast<uint32_t *>(&raw);
+#pragma unroll
+        for (int j = 0; j < V; j++)
+            if (c * V + j < n) r[j] = reinterpret_cast<const uint32_t *>(row)[c * V + j];
+    } else {
+        uint16_t *r = reinterpret_cast<uint16_t *>(&raw);
+#pragma unroll
+        for (int j = 0; j < V; j++)
+            if (c * V + j < n) r[j] = reinterpret_cast<const uint16_t *>(row)[c * V + j];
     }
     return raw;
 }

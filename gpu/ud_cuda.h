@@ -6,6 +6,7 @@
 
 #include <cuda_runtime.h>
 
+#include <type_traits>
 #include <utility>
 
 #include "numerics/status.h"
@@ -35,16 +36,30 @@
 /* A kernel templated on its known-bug variant code (0: production, so no bug code is on the
  * production path) is instantiated for every code of its table, 0 .. N-1, and the one asked for
  * is chosen at run time: ud_dispatch_bug<OP_BUG_COUNT>(bug, [&](auto B) {
- * kernel<decltype(B)::value><<<...>>>(...); }) calls the lambda with std::integral_constant<int, bug>. */
+ * kernel<decltype(B)::value><<<...>>>(...); }) calls the lambda with std::integral_constant<int, bug>
+ * and returns its status (UD_OK for a lambda returning nothing). */
+template <int B, typename F>
+static int ud_call_bug_(F &f)
+{
+    using K = std::integral_constant<int, B>;
+    if constexpr (std::is_void_v<decltype(f(K{}))>) {
+        f(K{});
+        return UD_OK;
+    } else {
+        return f(K{});
+    }
+}
+
 template <typename F, int... B>
 static int ud_dispatch_bug_(int bug, F &f, std::integer_sequence<int, B...>)
 {
-    bool hit = ((bug == B ? (f(std::integral_constant<int, B>{}), true) : false) || ...);
+    int rc = UD_OK;
+    bool hit = ((bug == B ? (rc = ud_call_bug_<B>(f), true) : false) || ...);
     if (!hit) {
         ud_error("unknown known-bug variant code %d", bug);
         return UD_EINTERNAL;
     }
-    return UD_OK;
+    return rc;
 }
 
 template <int N, typename F>

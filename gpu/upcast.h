@@ -18,9 +18,6 @@ extern "C" {
 #endif
 int ud_upcast_f32_cpu(int dt, const void *src, float *dst, int64_t n);
 int ud_upcast_f32_cuda(int dt, const void *src, float *dst, int64_t n);   /* current device; asynchronous */
-/* A ud_derive_fn (harness/cache.h) for a parameter handle (arg: const ud_phandle *): its fp32
- * copy on `device`, from its data on that device. */
-int ud_derive_f32(void *arg, int device, void *dst);
 #ifdef __cplusplus
 }
 #endif

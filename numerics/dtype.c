@@ -1,5 +1,5 @@
 /* dtype.c — format table, rounding and element access. Narrowing conversions of single
- * elements go through gpu/ud_portable.h, the same code the kernels use, so host and device
+ * elements go through numerics/ud_portable.h, the same code the kernels use, so host and device
  * agree by construction; tests/test_formats.c checks all of it against MPFR. */
 #include "numerics/dtype.h"
 

@@ -11,7 +11,7 @@
 extern "C" {
 #endif
 
-/* Process exit codes (DESIGN.md "Reports and exit codes"). */
+/* Process exit codes (docs/design.md "Case files, reports, exit codes"). */
 enum { UD_EXIT_PASS = 0, UD_EXIT_FINDINGS = 1, UD_EXIT_USAGE = 2, UD_EXIT_INTERNAL = 3 };
 /* Function status codes. */
 enum { UD_OK = 0, UD_EINTERNAL = -1, UD_EDEVICE = -2, UD_EUSAGE = -3, UD_ENODEV = -4 };

@@ -19,6 +19,8 @@
 #include <math.h>
 
 #ifdef __CUDACC__
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #define UD_HD __host__ __device__ __forceinline__
 #else
 #define UD_HD static inline
@@ -50,11 +52,28 @@ UD_HD float ud_fsqrt(float a) { return sqrtf(a); }
 UD_HD uint32_t ud_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 UD_HD float ud_bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
+/* ldexpf(x, n): exact scaling by 2^n, so every correct implementation returns the same bits.
+ * When x and the result are normal (the common case) it is an add to the exponent field —
+ * a few instructions, where the CUDA library's ldexpf handles every range in a call. */
+UD_HD float ud_ldexpf(float x, int n)
+{
+    uint32_t b = ud_f32_bits(x), e = (b >> 23) & 0xffu;
+    if (e != 0u && e != 0xffu && n >= 1 - (int)e && n <= 254 - (int)e)
+        return ud_bits_f32(b + ((uint32_t)n << 23));
+    return ldexpf(x, n);
+}
+
 /* ---- bf16: the top half of an fp32 ---- */
 UD_HD float ud_bf16_to_f32(uint16_t h) { return ud_bits_f32((uint32_t)h << 16); }
 
 UD_HD uint16_t ud_f32_to_bf16(float f)
 {
+#ifdef __CUDA_ARCH__
+    /* The hardware conversion (cvt.rn.bf16.f32): the same RN-even and canonical NaN 0x7FFF as
+     * the bit manipulation below (tests/test_cuda_conv.cu; the nightly's cpu/cuda cross-check),
+     * one instruction instead of five. */
+    return __bfloat16_as_ushort(__float2bfloat16_rn(f));
+#else
     uint32_t u = ud_f32_bits(f);
     if ((u & 0x7fffffffu) > 0x7f800000u)          /* NaN: canonical quiet 0x7FFF, as CUDA */
         return 0x7fffu;
@@ -62,6 +81,7 @@ UD_HD uint16_t ud_f32_to_bf16(float f)
      * of the mantissa bumps the exponent, and out of the largest finite value gives Inf. */
     u += 0x7fffu + ((u >> 16) & 1u);
     return (uint16_t)(u >> 16);
+#endif
 }
 
 /* ---- fp16 (binary16): bit manipulation, identical to __float2half_rn (tested) ---- */
@@ -79,6 +99,9 @@ UD_HD float ud_f16_to_f32(uint16_t h)
 
 UD_HD uint16_t ud_f32_to_f16(float f)
 {
+#ifdef __CUDA_ARCH__
+    return __half_as_ushort(__float2half_rn(f));   /* cvt.rn.f16.f32: RN-even, NaN -> 0x7FFF */
+#else
     uint32_t x = ud_f32_bits(f);
     uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
     x &= 0x7fffffffu;
@@ -97,6 +120,7 @@ UD_HD uint16_t ud_f32_to_f16(float f)
     uint32_t rem = m & 0x1fffu;
     if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) r++;   /* carry may reach Inf: fine */
     return (uint16_t)(sign | r);
+#endif
 }
 
 /* ---- small formats (fp8) by lattice index ----
@@ -214,7 +238,7 @@ UD_HD double ud_rng_unit(uint64_t seed, uint64_t stream, uint64_t index)
 #ifndef UD_PORTABLE_ACCESS
 #define UD_PORTABLE_ACCESS
 /* ---- dtype-generic element access for kernel bodies ----
- * dt takes ud_dtype's values (harness/dtype.h); kernel bodies call these with a constant dt,
+ * dt takes ud_dtype's values (numerics/dtype.h); kernel bodies call these with a constant dt,
  * so after inlining the switch disappears. Values travel as fp32: every kernel in ulpdiff
  * computes in fp32 and rounds once where its spec rounds. */
 enum { UD_DT_F32 = 1, UD_DT_F16 = 2, UD_DT_BF16 = 3 };

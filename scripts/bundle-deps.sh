@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bundle-deps.sh [DIR] — run where Debian's package registry is reachable. Downloads into DIR
-# (default .bundle/debs) the .deb files that the GPU machine lacks (../shared/GPU-MACHINE.md:
-# it has CUDA, cuBLAS and some runtime libraries, but no libinih, no headers and no .pc files),
+# (default .bundle/debs) the .deb files that a GPU machine without a package registry lacks (docs/nightly.md: such
+# a machine has CUDA, cuBLAS and some runtime libraries, but no libinih, no headers and no .pc files),
 # so that scripts/gpu-env.sh can unpack them there and scripts/gpu-nightly.sh can build with no
 # package registry. Carry the folder along (.bundle is git-ignored; docs/nightly.md). Idempotent:
 # files already present are kept.

@@ -22,7 +22,20 @@
 #   sanitize   scripts/gpu-sanitize.sh: memcheck, racecheck, initcheck, synccheck
 #   bench      ulpdiff bench + bench/torch_ops.py, merged by bench/table.py
 #
+# Tiers (NIGHTLY_TIER; docs/nightly.md) set the knobs below to a tested whole; a knob set in the
+# environment still wins:
+#   quick  every stage in at most 9 minutes on one H100/H200, every operator reached: the corpus
+#          at NIGHTLY_PER_OP=24 cases an operator, cache --random 50, torch eager only, the
+#          correctness stages side by side (NIGHTLY_PARALLEL=1), bench last and alone,
+#          NIGHTLY_DEADLINE_SECONDS=530
+#   full   the real nightly: the whole nightly corpus at model shapes (no budget, no subset),
+#          cache --random 500, torch.compile too; hours on a CI machine
+#   (unset) the knobs' own defaults, as before tiers existed
 # Knobs (environment):
+#   NIGHTLY_TIER              quick | full (above)
+#   NIGHTLY_PARALLEL          1: after the build, run gpu-tests, corpus+baseline, mutants, cache,
+#                             faults and sanitize as concurrent chains (one GPU serves them all:
+#                             these are correctness runs), then bench alone
 #   NIGHTLY_STAGES            stages to run, in order ("build gpu-tests corpus baseline mutants cache faults sanitize bench")
 #   NIGHTLY_DEADLINE_SECONDS  wall-clock budget for the whole script: each stage's timeout is cut to
 #                             what is left (15 s kept for the summary); a stage with < 20 s left is skipped
@@ -50,6 +63,8 @@
 #   NIGHTLY_FAULT_TIMEOUT     faults: --case-timeout for the hanging probe (default 10)
 #   SANITIZE_*                passed to scripts/gpu-sanitize.sh (see there)
 #   NIGHTLY_BENCH_ITERS       ulpdiff bench --iters (default 50)
+#   NIGHTLY_BENCH_BASELINE    bench baseline (default bench/baselines/<slug of the gpu name>.json): a
+#                             kernel more than 10% slower than it fails the bench stage
 #   NIGHTLY_TORCH             0: skip bench/torch_ops.py;  NIGHTLY_TORCH_COMPILE=0: eager only
 #   NIGHTLY_PERF_STRICT       1: a flagged benchmark row (bench/table.py) fails the run
 #   NIGHTLY_DRY_RUN           1: print the commands, run nothing
@@ -78,6 +93,20 @@ num() {   # num NAME VALUE: VALUE must be a non-negative integer
   case "$2" in '' | *[!0-9]*) echo "gpu-nightly: $1: '$2' is not a non-negative integer (seconds or a count)" >&2; exit 2 ;; esac
 }
 dry=${NIGHTLY_DRY_RUN:-0}
+tier=${NIGHTLY_TIER:-}
+case "$tier" in
+  quick)
+    : "${NIGHTLY_PER_OP:=24}" "${NIGHTLY_CACHE_RANDOM:=50}" "${NIGHTLY_TORCH_COMPILE:=0}" "${NIGHTLY_PARALLEL:=1}"
+    : "${NIGHTLY_DEADLINE_SECONDS:=530}" "${NIGHTLY_BENCH_ITERS:=50}" "${SANITIZE_PER_OP:=1}"
+    export NIGHTLY_PER_OP NIGHTLY_CACHE_RANDOM NIGHTLY_TORCH_COMPILE NIGHTLY_PARALLEL NIGHTLY_DEADLINE_SECONDS \
+      NIGHTLY_BENCH_ITERS SANITIZE_PER_OP ;;
+  full)
+    : "${NIGHTLY_CACHE_RANDOM:=500}" "${NIGHTLY_TORCH_COMPILE:=1}" "${NIGHTLY_BENCH_ITERS:=200}"
+    export NIGHTLY_CACHE_RANDOM NIGHTLY_TORCH_COMPILE NIGHTLY_BENCH_ITERS ;;
+  '') ;;
+  *) echo "gpu-nightly: NIGHTLY_TIER: '$tier' is not quick or full" >&2; exit 2 ;;
+esac
+parallel=${NIGHTLY_PARALLEL:-0}
 deadline=${NIGHTLY_DEADLINE_SECONDS:-}
 budget=${NIGHTLY_BUDGET_SECONDS:-}
 [ -z "$deadline" ] || num NIGHTLY_DEADLINE_SECONDS "$deadline"
@@ -96,11 +125,13 @@ U=$bd/ulpdiff
 reserve=15
 t0=$SECONDS
 
-if [ "$dry" != 1 ]; then mkdir -p "$out/logs" || exit 3; fi
+if [ "$dry" != 1 ]; then mkdir -p "$out/logs" || exit 3; : > "$out/logs/stages.tsv"; fi
 declare -a S_NAME=() S_STATUS=() S_SECS=() S_NOTE=()
 record() {   # record STAGE STATUS SECONDS NOTE
   S_NAME+=("$1"); S_STATUS+=("$2"); S_SECS+=("$3"); S_NOTE+=("$4")
   printf 'nightly: %-9s %-7s %5ss  %s\n' "$1" "$2" "$3" "$4"
+  # Stages of a parallel chain run in a subshell: the main shell reads their records from here.
+  [ "$dry" = 1 ] || printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${4//$'\t'/ }" >> "$out/logs/stages.tsv"
 }
 # Seconds a step may take: WANT, cut to what the deadline leaves (0: no time left).
 limit_for() {
@@ -166,9 +197,11 @@ fi
 slug=$(printf '%s' "${gpu_name:-unknown-gpu}" | tr '[:upper:]' '[:lower:]' | tr -c 'a-z0-9' '-' | tr -s '-' | sed 's/^-//; s/-$//')
 baseline=${NIGHTLY_BASELINE:-reports/baselines/$slug.json}
 case "$baseline" in /*) ;; *) baseline=$top/$baseline ;; esac
+bench_baseline=${NIGHTLY_BENCH_BASELINE:-bench/baselines/$slug.json}
+case "$bench_baseline" in /*) ;; *) bench_baseline=$top/$bench_baseline ;; esac
 
 echo "nightly: $(date -u +%Y-%m-%dT%H:%M:%SZ) device '${gpu_name:-none}' arch '${arch:-none}' backend $backend;" \
-     "stages: $stages; out: $out; $bundle_note${deadline:+; deadline ${deadline}s}"
+     "tier ${tier:-custom}; stages: $stages; out: $out; $bundle_note${deadline:+; deadline ${deadline}s}"
 if [ "$dry" != 1 ]; then
   {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -494,11 +527,21 @@ stage_bench() {
   need_device bench && return
   stage_limit bench 1800 || return
   [ "$dry" = 1 ] || { rm -rf "$d"; mkdir -p "$d"; }
-  run "$(limit_for $((lim * 2 / 5)))" "$d/ulpdiff.txt" "$U" bench --iters "$bench_iters" --json "$d/ulpdiff.json"
+  local bargs=(bench --iters "$bench_iters" --json "$d/ulpdiff.json")
+  [ -f "$bench_baseline" ] && bargs+=(--baseline "$bench_baseline")
+  run "$(limit_for $((lim * 2 / 5)))" "$d/ulpdiff.txt" "$U" "${bargs[@]}"
   rc=$?
   [ "$dry" = 1 ] || cat "$d/ulpdiff.txt"
-  if [ "$dry" != 1 ] && [ "$rc" -ne 0 ]; then
-    status=error; notes+=("ulpdiff bench $(timed_out "$rc" && echo 'timed out' || echo "exit $rc")")
+  if [ "$dry" != 1 ]; then
+    if [ "$rc" -eq 1 ]; then
+      status=fail; notes+=("$(grep -c 'SLOWER' "$d/ulpdiff.txt") kernels more than 10% slower than ${bench_baseline#"$top"/}")
+    elif [ "$rc" -ne 0 ]; then
+      status=error; notes+=("ulpdiff bench $(timed_out "$rc" && echo 'timed out' || echo "exit $rc")")
+    elif [ -f "$bench_baseline" ]; then
+      notes+=("$(grep '^baseline ' "$d/ulpdiff.txt" | tail -n 1 | cut -c1-120)")
+    else
+      notes+=("no bench baseline ${bench_baseline#"$top"/}: commit bench/ulpdiff.json there once reviewed")
+    fi
   fi
   local targs=(--json "$d/torch.json")
   if [ "${NIGHTLY_TORCH:-1}" = 0 ]; then
@@ -538,10 +581,10 @@ stage_bench() {
   record bench "$status" $((SECONDS - s)) "$(join_notes "${notes[@]}" bench/table.md)"
 }
 
-for st in $stages; do
+run_stage() {
   # Nothing runs on a binary the failed build may have left from an earlier source tree.
-  if [ "$build_failed" = 1 ]; then record "$st" skip 0 "the build failed"; continue; fi
-  case "$st" in
+  if [ "$build_failed" = 1 ]; then record "$1" skip 0 "the build failed"; return; fi
+  case "$1" in
     build) stage_build ;;
     gpu-tests) stage_gpu_tests ;;
     corpus) stage_corpus ;;
@@ -552,7 +595,34 @@ for st in $stages; do
     sanitize) stage_sanitize ;;
     bench) stage_bench ;;
   esac
-done
+}
+has_stage() { case " $stages " in *" $1 "*) return 0 ;; esac; return 1; }
+if [ "$parallel" = 1 ] && [ "$dry" != 1 ]; then
+  # build first; then the correctness chains side by side (each its own log, records in
+  # logs/stages.tsv); bench last, alone on the GPU, so that its timings are its own.
+  has_stage build && run_stage build
+  chains=("gpu-tests" "corpus baseline" "mutants" "cache faults" "sanitize")
+  pids=()
+  for ch in "${chains[@]}"; do
+    want=()
+    for st in $ch; do has_stage "$st" && want+=("$st"); done
+    [ ${#want[@]} -gt 0 ] || continue
+    ( for st in "${want[@]}"; do run_stage "$st"; done ) > "$out/logs/chain-${want[0]}.log" 2>&1 &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+  # The chains' records, in the order the stages are listed (the build's is already here).
+  while IFS=$'\t' read -r n st secs note; do
+    [ "$n" = build ] && continue
+    S_NAME+=("$n"); S_STATUS+=("$st"); S_SECS+=("$secs"); S_NOTE+=("$note")
+  done < "$out/logs/stages.tsv"
+  for ch in "${chains[@]}"; do
+    for st in $ch; do has_stage "$st" && [ -f "$out/logs/chain-$st.log" ] && cat "$out/logs/chain-$st.log"; done
+  done
+  has_stage bench && run_stage bench
+else
+  for st in $stages; do run_stage "$st"; done
+fi
 
 # ---------------------------------------------------------------- summary
 rc=0

@@ -1,5 +1,5 @@
 /* test_cache.c — parameter handles, the pool, the derived-state cache and the cache checker
- * (harness/param.c, harness/cache.c, harness/cache_check.c).
+ * (harness/param.c, harness/cache/cache.c, harness/cache/scenarios.c).
  *
  * The checker is tested on a synthetic cached operator defined here, `axpt`:
  *     out[t, j] = x[t, j] * fp32(w[j]) + table[j],   table[j] = RN_dtype(j * shift)

@@ -1,8 +1,8 @@
 /* test_casefile.c — case files, shards, reproducers and shrinking.
  *
- * Under test: harness/casefile.c (INI -> specs -> cases, every error with file:line and a
- * suggestion), harness/spec.c (expansion, ranges), harness/jobs.c (shard selection),
- * harness/shrink.c (greedy shrinking, reproducer text). Each test names the requirement it
+ * Under test: harness/cases/casefile.c (INI -> specs -> cases, every error with file:line and a
+ * suggestion), harness/cases/spec.c (expansion, ranges), harness/exec/jobs.c (shard selection),
+ * harness/exec/shrink.c (greedy shrinking, reproducer text). Each test names the requirement it
  * guards (docs/cases.md). Parser texts are written so that the line each error must name is
  * known by construction; the expected line numbers are literals, never computed by the code
  * under test. */

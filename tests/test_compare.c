@@ -73,7 +73,7 @@ Test(compare, scaled_budget_covers_working_precision_noise_only)
     ud_ref_free(&ref);
 }
 
-/* The band DESIGN.md's OR rule gets wrong: a correctly computed bf16 value whose fp32
+/* The band a plain OR rule (ulp_err <= b OR scaled_err <= b) gets wrong: a correctly computed bf16 value whose fp32
  * intermediate landed across a rounding boundary under moderate cancellation. */
 Test(compare, sum_rule_accepts_correct_result_that_or_rule_rejects)
 {

@@ -1,4 +1,4 @@
-/* test_cuda_conv.cu — our conversions (gpu/ud_portable.h) against CUDA's own, in host code.
+/* test_cuda_conv.cu — our conversions (numerics/ud_portable.h) against CUDA's own, in host code.
  *
  * Under test: ud_f32_to_bf16, ud_f32_to_f16, ud_f32_to_e4m3 / ud_f32_to_e5m2 (saturating and
  * not), ud_f64_to_e4m3 / ud_f64_to_e5m2, and the widening ud_bf16_to_f32, ud_f16_to_f32,

@@ -1,8 +1,8 @@
 /* test_formats.c — the number formats and their conversions, against MPFR and the format specs.
  *
- * Under test: gpu/ud_portable.h (fp32 <-> bf16 / fp16 / fp8 e4m3 / fp8 e5m2, with and without
- * saturation) and harness/dtype.c (format table, ud_round, ud_round_sat, ud_get, ud_set,
- * ud_poison_bits), plus ud_ordinal / ud_ulp from harness/ulp.c where they define the lattice.
+ * Under test: numerics/ud_portable.h (fp32 <-> bf16 / fp16 / fp8 e4m3 / fp8 e5m2, with and without
+ * saturation) and numerics/dtype.c (format table, ud_round, ud_round_sat, ud_get, ud_set,
+ * ud_poison_bits), plus ud_ordinal / ud_ulp from harness/core/ulp.c where they define the lattice.
  *
  * Against: every expected value is computed here, never by the code under test:
  *   - decoding: a small decoder written from the bit-field definitions (sign, biased exponent,

@@ -1,7 +1,7 @@
 /* test_metrics.c — the worked example of docs/metrics.md, checked against the code: a correct
  * bf16 result (an fp32 value within the kernel's error bound of the exact value, then rounded
- * once) that fails both of DESIGN.md's tests (ulp_err <= 0.5, scaled_err <= budget) and passes
- * the sum rule of harness/compare.h. The numbers are the page's, written as literals. */
+ * once) that fails both of the plain OR rule's tests (ulp_err <= 0.5, scaled_err <= budget) and passes
+ * the sum rule of harness/core/measure.h. The numbers are the page's, written as literals. */
 #include <criterion/criterion.h>
 #include <math.h>
 

@@ -1,4 +1,4 @@
-/* test_registry.c — every registered operator is complete (DESIGN.md "Style"): a reference,
+/* test_registry.c — every registered operator is complete (docs/design.md "The operator kit"): a reference,
  * a cpu implementation, a cuda implementation when CUDA is compiled in, budgets, a docs page,
  * a smoke case file, at least one known-bug variant with a valid expected finding, and
  * defaults that expand into valid cases. Runs from the source directory (ctest sets it). */

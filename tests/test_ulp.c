@@ -1,9 +1,9 @@
 /* test_ulp.c — ULP size, ULP error and lattice distance, against MPFR.
  *
- * Under test: harness/ulp.c — ud_ulp, ud_ulp_err, ud_lattice_dist (and through it ud_ordinal
+ * Under test: harness/core/ulp.c — ud_ulp, ud_ulp_err, ud_lattice_dist (and through it ud_ordinal
  * and ud_round) for fp64, fp32, fp16, bf16, fp8 e4m3 and fp8 e5m2.
  *
- * Against: the DESIGN.md definition ulp_T(r) = 2^(max(floor(log2|r|), emin_T) - p_T + 1), with
+ * Against: the definition (docs/metrics.md) ulp_T(r) = 2^(max(floor(log2|r|), emin_T) - p_T + 1), with
  * the largest finite value's ulp above it, evaluated with MPFR (floor(log2|r|) from
  * mpfr_get_exp, the power of two by mpfr_set_ui_2exp); RN_T(r) by MPFR at precision p with the
  * format's exponent range (mpfr_set_emin/emax + mpfr_subnormalize, MPFR_RNDN) and each format's
@@ -191,7 +191,7 @@ Test(ulp, matches_mpfr_at_zero_subnormals_powers_of_two_and_past_max)
         }
         CHECK(fails, isnan(ud_ulp(S->t, NAN)), "%s ud_ulp(NaN) is not NaN", S->name);
     }
-    /* Landmarks stated in DESIGN.md terms. */
+    /* Landmarks stated in docs/metrics.md terms. */
     cr_expect_eq(ud_ulp(UD_F16, 0.0), 0x1p-24);
     cr_expect_eq(ud_ulp(UD_F16, 1e-7), 0x1p-24);      /* subnormal range: clamped at emin */
     cr_expect_eq(ud_ulp(UD_F16, 1.0), 0x1p-10);

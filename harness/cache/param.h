@@ -16,7 +16,7 @@
  * freed block — the same address, as PyTorch's caching allocator hands out a freed block of
  * the same size class. Memory returns to the system only when the pool is destroyed.
  *
- * Devices: UD_DEV_CPU is the host; cuda:N is N >= 0 (device memory through harness/device.cu);
+ * Devices: UD_DEV_CPU is the host; cuda:N is N >= 0 (device memory through harness/core/device.cu);
  * UD_DEV_CPU1 is a simulated second device whose memory is host memory and whose kernels run
  * on the cpu backend. It lets `make check` on a machine with no GPU exercise device changes:
  * a view of host storage "from cpu:1" has the same address, version and allocation id as on
@@ -42,7 +42,7 @@ const char *ud_dev_name(int dev, char *buf, size_t n);
 /* Parses a device name; 0 on success, -1 when s names none. */
 int ud_dev_parse(const char *s, int *dev);
 
-/* Raw device memory (harness/device.cu; harness/device_stub.c fails them without CUDA). */
+/* Raw device memory (harness/core/device.cu; harness/device_stub.c fails them without CUDA). */
 int ud_dev_count(void);                                   /* usable CUDA devices, 0 without */
 int ud_dev_select(int ordinal);                           /* cudaSetDevice */
 int ud_dev_current(int *ordinal);                         /* cudaGetDevice */

@@ -100,6 +100,55 @@ extern "C" int ud_device_l2_bytes(size_t *bytes)
     return UD_OK;
 }
 
+extern "C" int ud_time_launches(ud_launch_fn launch, void *user, int n, float *ms)
+{
+    cudaEvent_t *ev = (cudaEvent_t *)calloc((size_t)(2 * n), sizeof *ev);
+    UD_ALLOC_CHECK(ev);
+    int made = 0, rc = UD_OK;
+    for (; made < 2 * n; made++)
+        if (cudaEventCreate(&ev[made]) != cudaSuccess) { rc = UD_EDEVICE; break; }
+    for (int i = 0; rc == UD_OK && i < n; i++) {
+        if (cudaEventRecord(ev[2 * i]) != cudaSuccess) { rc = UD_EDEVICE; break; }
+        rc = launch(user, i);
+        if (rc == UD_OK && cudaEventRecord(ev[2 * i + 1]) != cudaSuccess) rc = UD_EDEVICE;
+    }
+    if (rc == UD_OK && cudaDeviceSynchronize() != cudaSuccess) rc = UD_EDEVICE;
+    for (int i = 0; rc == UD_OK && i < n; i++)
+        if (cudaEventElapsedTime(&ms[i], ev[2 * i], ev[2 * i + 1]) != cudaSuccess) rc = UD_EDEVICE;
+    if (rc == UD_EDEVICE) {
+        cudaError_t e = cudaGetLastError();
+        ud_error("benchmark timing: CUDA error %s (%s)", cudaGetErrorName(e), cudaGetErrorString(e));
+    }
+    for (int i = 0; i < made; i++) cudaEventDestroy(ev[i]);
+    free(ev);
+    return rc;
+}
+
+extern "C" int ud_warm_up(ud_launch_fn launch, void *user, double ms, int min_calls)
+{
+    double done = 0.0;
+    int calls = 0;
+    float t[32];
+    while (done < ms || calls < min_calls) {
+        UD_TRY(ud_time_launches(launch, user, 32, t));
+        for (int i = 0; i < 32; i++) done += t[i];
+        calls += 32;
+        if (calls > 1000000) break;   /* a kernel of nanoseconds: enough */
+    }
+    return UD_OK;
+}
+
+extern "C" int ud_device_describe(char *buf, size_t n)
+{
+    int dev = 0;
+    cudaDeviceProp p;
+    UD_CUDA_CHECK(cudaGetDevice(&dev));
+    UD_CUDA_CHECK(cudaGetDeviceProperties(&p, dev));
+    snprintf(buf, n, "%s, %d SMs, sm_%d%d, %.0f GiB, L2 %.0f MB", p.name, p.multiProcessorCount, p.major, p.minor,
+             (double)p.totalGlobalMem / (1u << 30), p.l2CacheSize / 1e6);
+    return UD_OK;
+}
+
 static int cmp_float(const void *a, const void *b)
 {
     float x = *(const float *)a, y = *(const float *)b;
@@ -152,7 +201,7 @@ extern "C" int ud_device_rng(uint64_t seed, uint64_t stream, size_t n, uint64_t 
     return UD_OK;
 }
 
-/* ---- raw device memory for parameter pools (harness/param.h) ---- */
+/* ---- raw device memory for parameter pools (harness/cache/param.h) ---- */
 extern "C" {
 #include "harness/cache/param.h"
 }

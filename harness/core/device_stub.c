@@ -23,6 +23,9 @@ int ud_timer_start(ud_timer *t) { (void)t; return UD_ENODEV; }
 int ud_timer_stop(ud_timer *t, float *ms) { (void)t; *ms = 0.0f; return UD_ENODEV; }
 void ud_timer_destroy(ud_timer *t) { (void)t; }
 int ud_device_l2_bytes(size_t *bytes) { *bytes = 0; return UD_ENODEV; }
+int ud_time_launches(ud_launch_fn launch, void *user, int n, float *ms) { (void)launch; (void)user; (void)n; (void)ms; return UD_ENODEV; }
+int ud_warm_up(ud_launch_fn launch, void *user, double ms, int min_calls) { (void)launch; (void)user; (void)ms; (void)min_calls; return UD_ENODEV; }
+int ud_device_describe(char *buf, size_t n) { snprintf(buf, n, "no CUDA device (built without CUDA)"); return UD_ENODEV; }
 int ud_device_copy_gbps(size_t bytes, int iters, double *gbps) { (void)bytes; (void)iters; *gbps = 0.0; return UD_ENODEV; }
 int ud_device_rng(uint64_t seed, uint64_t stream, size_t n, uint64_t *host_out)
 {
@@ -30,7 +33,7 @@ int ud_device_rng(uint64_t seed, uint64_t stream, size_t n, uint64_t *host_out)
     return UD_ENODEV;
 }
 
-/* Raw device memory for parameter pools (harness/param.h). */
+/* Raw device memory for parameter pools (harness/cache/param.h). */
 int ud_dev_count(void) { return 0; }
 int ud_dev_select(int ordinal) { (void)ordinal; return UD_ENODEV; }
 int ud_dev_current(int *ordinal) { *ordinal = -1; return UD_ENODEV; }

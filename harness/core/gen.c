@@ -2,6 +2,8 @@
 #include "harness/core/gen.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include "numerics/ud_portable.h"
 
@@ -87,15 +89,54 @@ static double gen_one(ud_dtype dt, ud_gen_kind kind, uint64_t seed, uint64_t str
     }
 }
 
+typedef struct {
+    ud_tensor *t;
+    ud_gen_kind kind;
+    uint64_t seed, stream;
+    size_t rl, lo, hi;
+    double scale;
+} fill_span;
+
+static void *fill_range(void *arg)
+{
+    const fill_span *f = arg;
+    for (size_t i = f->lo; i < f->hi; i++) {
+        double v = gen_one(f->t->dtype, f->kind, f->seed, f->stream, i, i / f->rl, f->rl, f->scale);
+        /* Saturate so that a generator never produces Inf by rounding (only nan_inf does). */
+        double r = isfinite(v) ? ud_round_sat(f->t->dtype, v) : v;
+        if (isnan(r) && !isnan(v)) r = ud_round_sat(f->t->dtype, v);
+        ud_set(f->t->dtype, f->t->host, i, r);
+    }
+    return NULL;
+}
+
+/* Every element is a pure function of (seed, stream, index), so large tensors (the model
+ * shapes of the nightly and of `ulpdiff bench`: 2e8 elements take ~10 s on one core) are filled
+ * by several threads over disjoint ranges with the same result. */
+#define FILL_SPLIT ((size_t)1 << 22)
+#define FILL_THREADS 16
+
 void ud_gen_fill(ud_tensor *t, ud_gen_kind kind, uint64_t seed, uint64_t stream,
                  int64_t row_len, double scale)
 {
-    size_t rl = row_len > 0 ? (size_t)row_len : t->numel;
-    for (size_t i = 0; i < t->numel; i++) {
-        double v = gen_one(t->dtype, kind, seed, stream, i, i / rl, rl, scale);
-        /* Saturate so that a generator never produces Inf by rounding (only nan_inf does). */
-        double r = isfinite(v) ? ud_round_sat(t->dtype, v) : v;
-        if (isnan(r) && !isnan(v)) r = ud_round_sat(t->dtype, v);
-        ud_set(t->dtype, t->host, i, r);
+    fill_span s = {t, kind, seed, stream, row_len > 0 ? (size_t)row_len : t->numel, 0, t->numel, scale};
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nt = t->numel / FILL_SPLIT + 1;
+    if (cores > 0 && nt > (size_t)cores) nt = (size_t)cores;
+    if (nt > FILL_THREADS) nt = FILL_THREADS;
+    if (nt < 2) { fill_range(&s); return; }
+    fill_span part[FILL_THREADS];
+    pthread_t th[FILL_THREADS];
+    int started[FILL_THREADS] = {0};
+    for (size_t k = 0; k < nt; k++) {
+        part[k] = s;
+        part[k].lo = t->numel / nt * k;
+        part[k].hi = k + 1 == nt ? t->numel : t->numel / nt * (k + 1);
+        started[k] = k > 0 && pthread_create(&th[k], NULL, fill_range, &part[k]) == 0;
+    }
+    fill_range(&part[0]);
+    for (size_t k = 1; k < nt; k++) {
+        if (started[k]) pthread_join(th[k], NULL);
+        else fill_range(&part[k]);   /* no thread: the caller fills that range itself */
     }
 }

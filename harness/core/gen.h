@@ -1,5 +1,5 @@
 /* gen.h — value generators for input tensors. Every value is a pure function of
- * (seed, stream, index) through the counter-based RNG (gpu/ud_portable.h), so a tensor is
+ * (seed, stream, index) through the counter-based RNG (numerics/ud_portable.h), so a tensor is
  * reproducible element by element on any backend and for any thread count. Values are
  * rounded to the tensor's dtype when stored. */
 #ifndef UD_GEN_H

@@ -7,7 +7,7 @@
 /* Element i passes when, for some candidate r in {r0[i], r1[i]},
  *     |y - r| <= b.ulp * ulp_T(|r| + b.scaled*u_w*s) + b.scaled * u_w * s + b.abs.
  * This is the bound a kernel meets when it computes z with |z - r| <= b.scaled*u_w*s in its
- * working precision and then rounds z to T; DESIGN.md's "ulp_err <= budget OR scaled_err <=
+ * working precision and then rounds z to T; the first design's "ulp_err <= budget OR scaled_err <=
  * budget" leaves a band of correct results failing both tests (docs/metrics.md shows one). */
 int ud_compare_output(const ud_tensor *out, const ud_ref *ref, ud_budget b,
                       const ud_case *c, const ud_tensor *in, int out_index, ud_out_stats *st);

@@ -46,7 +46,7 @@ void ud_tensor_coords(const ud_tensor *t, size_t i, char *buf, size_t n);
  * one marks an element nothing wrote (ud_unwritten_bits). */
 size_t ud_tensor_bitwise_diff(const ud_tensor *a, const ud_tensor *b, size_t *first);
 
-/* Device side (harness/device.cu; device_stub.c when CUDA is not compiled in). */
+/* Device side (harness/core/device.cu; device_stub.c when CUDA is not compiled in). */
 int ud_device_available(char *why, size_t n);       /* 1 when a usable GPU is present */
 const char *ud_device_name(void);
 int ud_tensor_to_device(ud_tensor *t);               /* allocates t->dev, copies host->dev */
@@ -62,6 +62,16 @@ int ud_timer_start(ud_timer *t);
 int ud_timer_stop(ud_timer *t, float *ms);      /* records, synchronises, elapsed since start */
 void ud_timer_destroy(ud_timer *t);
 int ud_device_l2_bytes(size_t *bytes);
+/* Benchmark timing: `launch(user, i)` enqueues call i (asynchronously, on the default stream).
+ * ud_time_launches enqueues n calls back to back, each between its own pair of events, and
+ * synchronises once at the end: ms[i] is call i's device time, free of host launch gaps.
+ * ud_warm_up enqueues calls until at least `ms` milliseconds of device time have passed and
+ * `min_calls` were made, so that clocks have ramped up and caches and handles are warm. */
+typedef int (*ud_launch_fn)(void *user, int i);
+int ud_time_launches(ud_launch_fn launch, void *user, int n, float *ms);
+int ud_warm_up(ud_launch_fn launch, void *user, double ms, int min_calls);
+/* Device name, SM count, memory and L2 for benchmark reports ("NVIDIA H100 80GB HBM3, 132 SMs, ..."). */
+int ud_device_describe(char *buf, size_t n);
 /* Median device-to-device copy bandwidth in GB/s, counting bytes read plus bytes written. */
 int ud_device_copy_gbps(size_t bytes, int iters, double *gbps);
 /* ud_rng_u64(seed, stream, 0..n-1) computed on the device. */

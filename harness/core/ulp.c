@@ -1,4 +1,4 @@
-/* ulp.c — ULP error and lattice distance, as defined in ulp.h and DESIGN.md. */
+/* ulp.c — ULP error and lattice distance, as defined in ulp.h and docs/metrics.md. */
 #include "harness/core/ulp.h"
 
 #include <math.h>

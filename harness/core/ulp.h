@@ -1,7 +1,7 @@
 /* ulp.h — error of a computed value y against an exact value r, in units of format T.
  *
  *   ulp_T(r)   = 2^(max(floor(log2|r|), emin_T) - p_T + 1), and for |r| above the largest
- *                finite value the largest finite value's ulp (DESIGN.md, "Numerics").
+ *                finite value the largest finite value's ulp (docs/design.md, "Numerics"; docs/metrics.md).
  *   ulp_err    = |y - r| / ulp_T(r). A correctly rounded y has ulp_err <= 0.5.
  *                An infinite y (same sign as r, in a format with infinities) is measured as
  *                the value max(2^(emax+1), |r|): overflow "rounds to" 2^(emax+1), so

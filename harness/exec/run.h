@@ -7,7 +7,7 @@
 
 /* Called around the kernel phase of a case (upload, kernel, sync, download) — on the cuda
  * backend with the device lock held, so at most one case is in it — by the isolating worker
- * (harness/isolate.c) to tell its parent which case a crash belongs to. `after` gets the
+ * (harness/exec/isolate_worker.c) to tell its parent which case a crash belongs to. `after` gets the
  * kernel's status. */
 typedef struct {
     void (*before)(void *user, const ud_case *c);
@@ -37,7 +37,7 @@ typedef struct ud_impl {
  * state, registered by the commands that want them: harness/cli/post_checks.c). It runs as a
  * kernel phase does: with the device lock held on cuda, between the hooks. */
 typedef struct ud_post_check {
-    const char *name;     /* how a worker process is told to attach it (isolate.c) */
+    const char *name;     /* how a worker process is told to attach it (isolate_worker.c) */
     const char *what;     /* for the error finding when it fails: "cache check" */
     int (*applies)(const ud_case *c);
     /* Optional: is the case's known-bug variant this check's own (one that only it can see)?

@@ -1,5 +1,5 @@
 /* ops/fault_probe.c — the fault probe (gpu/fault_probe.h): out = x in fp32, a copy whose
- * variants fault on purpose. Not in ops.def: registry.c finds it by name only, so it runs only
+ * variants fault on purpose. Not a UD_OPERATOR: registry.c finds it by name only, so it runs only
  * where a command line or case file names it (cases/faults/, scripts/gpu-sanitize.sh,
  * tests/cli/isolation.sh). Process isolation and the sanitizer scripts are documented in
  * docs/nightly.md.

@@ -5,7 +5,7 @@
  * for w.float() and b.float(); diffusion models cache those fp32 copies, keyed on the
  * parameter's (data pointer, version, device, dtype) — a key that a new parameter allocated at
  * a freed address with the same version fools (ABA). The production module here keys each
- * copy on (data pointer, version, device, dtype, allocation id) through harness/cache.h; the
+ * copy on (data pointer, version, device, dtype, allocation id) through harness/cache/cache.h; the
  * known-bug variants are the keys engines used, each named by what it misses. Parameters
  * stored in fp32 are used as they are (.float() of an fp32 tensor is the tensor itself: no
  * copy, nothing cached). The kernel is layernorm's production kernel (gpu/layernorm.h) with
@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "gpu/layernorm.h"
-#include "gpu/upcast.h"
+#include "harness/cache/derive.h"
 #include "harness/cache/cache_check.h"
 #include "numerics/status.h"
 #include "harness/ops/registry.h"

@@ -201,6 +201,7 @@ static gate_args kernel_args(const ud_case *c, ud_tensor *in, ud_tensor *out, in
 
 /* Mutant index (1-based) -> GATE_BUG_* */
 UD_KERNEL_RUNNERS(gate_args, kernel_args, gate_proj_cpu, gate_proj_cuda)
+UD_KERNEL_TUNER(gate_args, kernel_args, gate_proj_cuda_tune)
 
 /* fp32 and tf32 logits are the fp32 accumulator itself (no rounding after the sum); bf16
  * logits are one correct rounding of it. The scaled part is the mode's order-independent
@@ -310,6 +311,7 @@ UD_OPERATOR(gate_proj) = {
     .reference = reference,
     .run_cpu = run_cpu,
     .run_cuda = UD_RUN_CUDA,
+    .tune_cuda = UD_TUNE_CUDA,
     .budget = budget,
     .describe = describe,
     .extra = extra,

@@ -3,14 +3,14 @@
  * W.float()); engines cache W.float() to save the conversion on every call (GLM's gate, with
  * a FIXME that the copy is never invalidated when the weight changes at run time: expert
  * rebalancing, RL weight sync). The production module here keys its fp32 copy on the
- * weight's (data pointer, version, device, dtype, allocation id) through harness/cache.h;
+ * weight's (data pointer, version, device, dtype, allocation id) through harness/cache/cache.h;
  * the known-bug variants are the keys engines used, each named by what it misses. Checks and
  * scenarios: docs/cache-checks.md. The kernels are gate_proj's production kernels (fp32
  * weight operand = the cached copy); only fp32 mode with a bf16-stored weight caches. */
 #include <string.h>
 
 #include "gpu/gate_proj.h"
-#include "gpu/upcast.h"
+#include "harness/cache/derive.h"
 #include "harness/cache/cache_check.h"
 #include "numerics/status.h"
 #include "harness/ops/registry.h"

@@ -9,6 +9,9 @@
  *                                       `ARGS BUILD(const ud_case *, ud_tensor *in, ud_tensor *out, int dev)`
  *                                       and the launchers `int CPU(const ARGS *, int bug)`, `CUDA(...)`;
  *                                       .run_cuda = UD_RUN_CUDA (NULL in a build without CUDA)
+ *   UD_KERNEL_TUNER(ARGS, BUILD, TUNE) tune_cuda for `ulpdiff bench --configs` from the launcher
+ *                                       `int TUNE(const ARGS *, int cfg, const char **name)`;
+ *                                       .tune_cuda = UD_TUNE_CUDA
  *   UD_KERNEL_VARIANT(BUG, "name", "finding", "what")
  *   UD_CACHE_VARIANT("name", "what", POLICY, KEY_BUG, "scenario")
  *                                       entries of the variant table (ud_mutant)
@@ -55,7 +58,17 @@ static inline void *ud_buf(const ud_tensor *t, int dev) { return dev ? t->dev : 
         return CUDA(&a, ud_op_bug(c->op, mutant));                                            \
     }
 #define UD_RUN_CUDA run_cuda
+/* tune_cuda from the argument builder and `int TUNE(const ARGS *, int cfg, const char **name)`. */
+#define UD_KERNEL_TUNER(ARGS, BUILD, TUNE)                                                    \
+    static int tune_cuda(const ud_case *c, int cfg, ud_tensor *in, ud_tensor *out, const char **name) \
+    {                                                                                         \
+        ARGS a = BUILD(c, in, out, 1);                                                        \
+        return TUNE(&a, cfg, name);                                                           \
+    }
+#define UD_TUNE_CUDA tune_cuda
 #else
+#define UD_KERNEL_TUNER(ARGS, BUILD, TUNE)
+#define UD_TUNE_CUDA NULL
 #define UD_KERNEL_RUNNERS(ARGS, BUILD, CPU, CUDA) UD_RUN_CPU_(ARGS, BUILD, CPU)
 #define UD_RUN_CUDA NULL
 #endif

@@ -108,6 +108,7 @@ static ln_args kernel_args(const ud_case *c, ud_tensor *in, ud_tensor *out, int 
 }
 
 UD_KERNEL_RUNNERS(ln_args, kernel_args, layernorm_cpu, layernorm_cuda)
+UD_KERNEL_TUNER(ln_args, kernel_args, layernorm_cuda_tune)
 
 static ud_budget budget(const ud_case *c, int k)
 {
@@ -171,6 +172,7 @@ extern const struct ud_cached_op ud_cached_fp32_layernorm;
         .inputs = inputs, .outputs = outputs,                                                   \
         .shapes = shapes, .generate = generate,                                                 \
         .reference = reference, .run_cpu = run_cpu, .run_cuda = UD_RUN_CUDA, .budget = budget,  \
+        .tune_cuda = UD_TUNE_CUDA,                                                              \
         .describe = describe, .mutants = MUT, .nmutants = UD_NELEMS(MUT),                       \
         .bench = BENCH,                                                                         \
         .bitwise_backends = 1,                                                                  \

@@ -4,8 +4,8 @@
  * operator's parameters, builds its input tensors, computes the exact reference with its
  * per-element candidates and condition scale, runs the production kernel (or a known-bug
  * variant) on either backend, and states the budgets. It holds no comparison logic: the one
- * loop in compare.c serves every operator. To add an operator, copy harness/ops/rmsnorm.c,
- * and add one line to harness/ops.def (docs/adding-an-operator.md). */
+ * loop in harness/core/measure.c serves every operator. An entry is built from the kit
+ * (harness/ops/kit.h) and registered by its UD_OPERATOR line (docs/adding-an-operator.md). */
 #ifndef UD_REGISTRY_H
 #define UD_REGISTRY_H
 
@@ -62,7 +62,7 @@ struct ud_case;
 struct ud_result;
 
 /* UD_BACKEND_EXTERNAL: outputs computed outside ulpdiff, read from files (`ulpdiff check`,
- * harness/exchange.h); its cases run on the host path like cpu. */
+ * harness/external/exchange.h); its cases run on the host path like cpu. */
 typedef enum { UD_BACKEND_CPU, UD_BACKEND_CUDA, UD_BACKEND_REF, UD_BACKEND_EXTERNAL } ud_backend;
 
 typedef struct ud_op {
@@ -86,6 +86,11 @@ typedef struct ud_op {
     /* Production kernel (mutant 0) or known-bug variant k (1-based into mutants[]). */
     int (*run_cpu)(const struct ud_case *c, int mutant, ud_tensor *in, ud_tensor *out);
     int (*run_cuda)(const struct ud_case *c, int mutant, ud_tensor *in, ud_tensor *out);
+    /* Optional, for `ulpdiff bench --configs`: the production cuda kernel with launch
+     * configuration `cfg` (0-based) in place of the one it picks for the case; *name gets the
+     * configuration's name. UD_EUSAGE when cfg is past the last. Every configuration computes
+     * the same bits (the reduction order does not depend on it; the bench checks). */
+    int (*tune_cuda)(const struct ud_case *c, int cfg, ud_tensor *in, ud_tensor *out, const char **name);
     ud_budget (*budget)(const struct ud_case *c, int out_index);
     /* Optional: input values behind output element i, for the worst-element line. */
     void (*describe)(const struct ud_case *c, const ud_tensor *in, int out_index, size_t i,
@@ -96,13 +101,13 @@ typedef struct ud_op {
     const ud_mutant *mutants;
     int nmutants;
     /* Benchmark shape for `ulpdiff bench`: "key=value" pairs separated by spaces, e.g.
-     * "dtype=bf16 tokens=4096 hidden=7168" (DESIGN.md's realistic large shapes). */
+     * "dtype=bf16 tokens=4096 hidden=7168" (the model shapes of docs/performance.md). */
     const char *bench;
     /* 1 when the cpu and cuda kernels share one reduction order and must agree bit for bit
      * (the operator's docs page says so); `ulpdiff run --cross-check` holds them to it. */
     int bitwise_backends;
     /* Optional: the operator keeps derived state (a cached fp32 weight copy, a cos/sin table);
-     * the cache checker drives it through this (harness/cache_check.h, docs/cache-checks.md). */
+     * the cache checker drives it through this (harness/cache/cache_check.h, docs/cache-checks.md). */
     const struct ud_cached_op *cached;
 } ud_op;
 

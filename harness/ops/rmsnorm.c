@@ -125,6 +125,7 @@ static rms_args kernel_args(const ud_case *c, ud_tensor *in, ud_tensor *out, int
 }
 
 UD_KERNEL_RUNNERS(rms_args, kernel_args, rmsnorm_cpu, rmsnorm_cuda)
+UD_KERNEL_TUNER(rms_args, kernel_args, rmsnorm_cuda_tune)
 
 static ud_budget budget(const ud_case *c, int k)
 {
@@ -170,6 +171,7 @@ static const ud_mutant mut_fused[] = {RMS_VARIANTS(IN_FUSED)};
         .params = params, .nparams = P_COUNT, .inputs = IN, .outputs = OUT,                     \
         .validate = validate, .shapes = shapes, .generate = generate,                           \
         .reference = reference, .run_cpu = run_cpu, .run_cuda = UD_RUN_CUDA, .budget = budget,  \
+        .tune_cuda = UD_TUNE_CUDA,                                                              \
         .describe = describe, .mutants = MUT, .nmutants = UD_NELEMS(MUT),                       \
         .bench = "dtype=bf16 tokens=4096 hidden=7168",                                          \
         .bitwise_backends = 1,                                                                  \

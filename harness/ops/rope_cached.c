@@ -7,7 +7,7 @@
  * and it lives on one device. A model whose layers differ in any of those (Gemma 3's local
  * layers use rope_theta 1e4 and its global layers 1e6; partial-rotary models mix widths)
  * needs one table each. The production module keys the table on all of them plus the device
- * through harness/cache.h; the known-bug variants leave one field out of the key (base,
+ * through harness/cache/cache.h; the known-bug variants leave one field out of the key (base,
  * rotary_dim) or the device. The table builders and the kernels are rope's production code
  * (gpu/rope.h), so the module's outputs are the registry's bits. Checks and scenarios:
  * docs/cache-checks.md; the config_change scenario walks the configurations alt_config()

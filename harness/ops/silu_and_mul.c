@@ -16,7 +16,7 @@ static const char *const dtypes[] = {"bf16", "fp16", "fp32", NULL};
 static const char *const specs[] = {"flashinfer", "hf", NULL};
 /* normal: gate and up N(0, scale^2); large: gates of magnitude 1..128 (exp overflow and
  * underflow) with a share of fixed edge values; wide: log-uniform magnitudes over 2^-12..2^4;
- * subnormal, nan_inf: harness/gen.h's generators for both halves. */
+ * subnormal, nan_inf: harness/core/gen.h's generators for both halves. */
 static const char *const values[] = {"normal", "large", "wide", "subnormal", "nan_inf", NULL};
 enum { V_NORMAL, V_LARGE, V_WIDE, V_SUBNORMAL, V_NAN_INF };
 
@@ -107,6 +107,7 @@ static silu_args kernel_args(const ud_case *c, ud_tensor *in, ud_tensor *out, in
 }
 
 UD_KERNEL_RUNNERS(silu_args, kernel_args, silu_and_mul_cpu, silu_and_mul_cuda)
+UD_KERNEL_TUNER(silu_args, kernel_args, silu_and_mul_cuda_tune)
 
 /* flashinfer, and hf for fp32: the fp32 pipeline's bound (silu_bound_u), then one rounding to
  * T. hf for bf16/fp16: RN_T(silu) is a candidate and RN_T(silu) * u is exact in fp32 (8+8 or
@@ -139,7 +140,7 @@ UD_OPERATOR(silu_and_mul) = {
     .doc = "docs/ops/silu_and_mul.md",
     .params = params, .nparams = P_COUNT, .inputs = inputs, .outputs = outputs,
     .shapes = shapes, .generate = generate,
-    .reference = reference, .run_cpu = run_cpu, .run_cuda = UD_RUN_CUDA, .budget = budget,
+    .reference = reference, .run_cpu = run_cpu, .run_cuda = UD_RUN_CUDA, .tune_cuda = UD_TUNE_CUDA, .budget = budget,
     .describe = describe,
     .mutants = mutants, .nmutants = UD_NELEMS(mutants),
     .bench = "dtype=bf16 tokens=4096 inter=7168 spec=flashinfer values=normal",
