@@ -35,6 +35,8 @@ SHAPES = {
     "fp8_quant_per_token": {"dtype": "bf16", "tokens": 4096, "hidden": 7168, "group": 0, "scale_fmt": "fp32"},
     "rope": {"dtype": "bf16", "tokens": 4096, "q_heads": 32, "kv_heads": 8, "head_dim": 128, "factor": 0.5,
              "style": "neox", "base": 10000, "max_position": 8192, "table": "model"},
+    "tp_allreduce": {"dtype": "bf16", "ranks": 8, "tokens": 1024, "hidden": 7168, "algorithm": "oneshot"},
+    "tp_allreduce_rmsnorm": {"dtype": "bf16", "ranks": 8, "tokens": 1024, "hidden": 7168, "algorithm": "oneshot"},
 }
 
 
@@ -99,6 +101,17 @@ def gate_proj_fp32(x, w):
     return F.linear(x.float(), w)
 
 
+def tp_allreduce(moe, shared):
+    """Ranks simulated in one process, as ulpdiff's kernel: y = moe + shared per rank, the one-shot
+    fp32 sum over the rank dimension rounded once, and every rank's copy written."""
+    return (moe + shared).float().sum(0).to(moe.dtype).expand_as(moe).contiguous()
+
+
+def tp_allreduce_rmsnorm(moe, shared, residual, w, eps=1e-6):
+    h = (moe + shared).float().sum(0).to(moe.dtype) + residual
+    return rmsnorm_hf(h, w, eps).expand_as(moe).contiguous(), h.expand_as(moe).contiguous()
+
+
 def make_cases():
     g = torch.Generator(device=DEV).manual_seed(1)
 
@@ -147,6 +160,13 @@ def make_cases():
                   (rn(t * k, p["hidden"]), ids, torch.rand(t, k, device=DEV, generator=g),
                    src2dst.view(t, k).to(torch.int32))))
     cases.append(("fp8_quant_per_token", fp8_quant_per_token, (x_of("fp8_quant_per_token"),)))
+    for name, fn in (("tp_allreduce", tp_allreduce), ("tp_allreduce_rmsnorm", tp_allreduce_rmsnorm)):
+        a = S[name]
+        part = (a["ranks"], a["tokens"], a["hidden"])
+        args = (rn(*part), rn(*part))
+        if name == "tp_allreduce_rmsnorm":
+            args += (rn(a["tokens"], a["hidden"]), 1 + 0.25 * rn(a["hidden"]))
+        cases.append((name, fn, args))
     gp = S["gate_proj"]
     cases.append(("gate_proj", gate_proj_fp32, (x_of("gate_proj"), rn(gp["experts"], gp["hidden"], dtype=f32))))
     return cases

@@ -40,6 +40,15 @@ What each operator runs (tensors in the case's dtypes, on --device):
                      style gptj: GLM's interleaved rotate_half with repeat_interleave(2) cos/sin.
                      The exported cos_sin_cache is not used: HF computes its own (for every
                      `table`).
+  tp_allreduce       model code of a tensor-parallel MoE block in one process: y = moe + shared in
+                     the activation dtype on each rank (sglang's Step3p5 shared expert with
+                     reduce_results=False), then the all-reduce as a one-shot custom all-reduce
+                     computes it: y.float().sum(0).to(dtype) over the rank dimension (spec unfused:
+                     each partial summed so and rounded, then added in the dtype); every rank's copy
+                     written. (torch.distributed with a world of one rank would return y itself: the
+                     ranks are simulated here, for every `algorithm`.)
+  tp_allreduce_rmsnorm  the same, then the decoder layer's h = s + residual (in dtype),
+                     LlamaRMSNorm(h) (.to(dtype) for fp32 weights), residual_out = h
 PyTorch's global numerics settings are left at their defaults (no TF32 for fp32 matmuls,
 reduced-precision bf16/fp16 GEMM reductions allowed), as a model run has them; the runner
 records them with the torch version and device in D/torch_runner.json.
@@ -231,6 +240,26 @@ def op_rope(p, t):
     return out
 
 
+# ---------------------------------------------------------------- tensor-parallel all-reduce (simulated ranks)
+
+def allreduce_sim(p, moe, shared):
+    if p["spec"] == "unfused":
+        return moe.float().sum(0).to(moe.dtype) + shared.float().sum(0).to(moe.dtype)
+    return (moe + shared).float().sum(0).to(moe.dtype)
+
+
+def op_tp_allreduce(p, t):
+    moe = t["moe"]
+    return {"out": allreduce_sim(p, moe, t["shared"]).expand_as(moe).contiguous()}
+
+
+def op_tp_allreduce_rmsnorm(p, t):
+    moe = t["moe"]
+    h = allreduce_sim(p, moe, t["shared"]) + t["residual"]
+    out = llama_rmsnorm(h, t["weight"], p["eps"]).to(h.dtype)
+    return {"out": out.expand_as(moe).contiguous(), "residual_out": h.expand_as(moe).contiguous()}
+
+
 OPS = {
     "rmsnorm": op_rmsnorm,
     "rmsnorm_gemma": op_rmsnorm_gemma,
@@ -242,6 +271,8 @@ OPS = {
     "layernorm": op_layernorm,
     "fp32_layernorm": op_fp32_layernorm,
     "rope": op_rope,
+    "tp_allreduce": op_tp_allreduce,
+    "tp_allreduce_rmsnorm": op_tp_allreduce_rmsnorm,
 }
 
 
