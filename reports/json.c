@@ -83,10 +83,13 @@ static json_t *output_json(const ud_out_stats *s)
     return o;
 }
 
-static json_t *case_json(const ud_result *r)
+/* index: the case's position in the corpus list (meta.case_index), or < 0 to leave it out
+ * (the streamed FILE.partial lines). */
+static json_t *case_json(const ud_result *r, long long index)
 {
     const ud_case *c = &r->c;
     json_t *o = json_object();
+    if (index >= 0) json_object_set_new(o, "index", json_integer((json_int_t)index));
     json_object_set_new(o, "label", json_string(c->label));
     json_object_set_new(o, "op", json_string(c->op->name));
     json_object_set_new(o, "mutant", c->mutant ? json_string(c->op->mutants[c->mutant - 1].name) : json_null());
@@ -97,6 +100,10 @@ static json_t *case_json(const ud_result *r)
     json_object_set_new(o, "backend", json_string(ud_backend_name(r->backend)));
     json_object_set_new(o, "status", json_string(status_of(r)));
     json_object_set_new(o, "seconds", num(r->seconds));
+    json_object_set_new(o, "phases", json_pack("{s:o, s:o, s:o, s:I}", "reference_seconds", num(r->ref_seconds),
+                                               "kernel_seconds", num(r->kernel_seconds), "compare_seconds",
+                                               num(r->compare_seconds), "checked_elements",
+                                               (json_int_t)r->checked_elements));
     json_t *outs = json_array();
     for (int k = 0; k < r->nout; k++) json_array_append_new(outs, output_json(&r->out[k]));
     json_object_set_new(o, "outputs", outs);
@@ -113,6 +120,8 @@ static json_t *case_json(const ud_result *r)
     return o;
 }
 
+json_t *ud_json_case(const ud_result *r, long long index) { return case_json(r, index); }
+
 static json_t *meta_json(const ud_report_meta *m, int final)
 {
     json_t *o = json_object();
@@ -127,6 +136,13 @@ static json_t *meta_json(const ud_report_meta *m, int final)
     json_object_set_new(o, "jobs", json_integer(m->jobs));
     json_object_set_new(o, "shard", json_string(shard));
     json_object_set_new(o, "selected", json_integer((json_int_t)m->selected));
+    if (m->corpus_fingerprint) {
+        json_t *lim_per_op = m->per_op > 0 ? json_integer((json_int_t)m->per_op) : json_null();
+        json_t *lim_max = m->max_cases >= 0 ? json_integer((json_int_t)m->max_cases) : json_null();
+        json_object_set_new(o, "corpus", json_pack("{s:s, s:I, s:o, s:o}", "fingerprint", m->corpus_fingerprint,
+                                                   "cases", (json_int_t)m->corpus_cases, "per_op", lim_per_op,
+                                                   "max_cases", lim_max));
+    }
     if (final) {
         json_object_set_new(o, "not_run", json_integer((json_int_t)m->not_run));
         json_object_set_new(o, "elapsed_seconds", num(m->elapsed_seconds));
@@ -213,7 +229,7 @@ fail:
 
 int ud_json_append(ud_json_stream *s, const ud_result *r)
 {
-    if (dump_line(s->f, case_json(r))) { ud_error("cannot write %s", s->partial); return UD_EINTERNAL; }
+    if (dump_line(s->f, case_json(r, -1))) { ud_error("cannot write %s", s->partial); return UD_EINTERNAL; }
     return UD_OK;
 }
 
@@ -237,7 +253,7 @@ static int dump_final(FILE *f, const ud_report_meta *m, const ud_result *res, co
     size_t k = 0;
     for (size_t i = 0; i < n && !bad; i++) {
         if (!ran[i]) continue;
-        json_t *c = case_json(&res[i]);
+        json_t *c = case_json(&res[i], m->case_index ? (long long)m->case_index[i] : (long long)i);
         bad |= fputs(k++ ? ",\n" : "\n", f) == EOF;
         bad |= !c || json_dumpf(c, f, JSON_COMPACT) != 0;
         json_decref(c);
@@ -257,6 +273,12 @@ static int write_final(FILE *f, void *arg)
 {
     const final_doc *d = arg;
     return dump_final(f, d->m, d->res, d->ran, d->n);
+}
+
+int ud_json_write(const char *path, const ud_report_meta *m, const ud_result *res, const int *ran, size_t n)
+{
+    final_doc d = {m, res, ran, n};
+    return ud_write_atomic(path, write_final, &d);
 }
 
 int ud_json_finish(ud_json_stream *s, const ud_report_meta *m, const ud_result *res, const int *ran, size_t n)

@@ -25,6 +25,14 @@ typedef struct {
     size_t selected;          /* cases selected for the run */
     size_t not_run;           /* of those, not started (--budget-seconds) */
     double elapsed_seconds;
+    /* The corpus the run selected from: its cases after the operator/variant filter, before
+     * the shard and the limits (harness/cases/identity.h). `ulpdiff merge` requires shards to
+     * share it. NULL fingerprint: not recorded (the JSON has no "corpus"). */
+    const char *corpus_fingerprint;
+    size_t corpus_cases;
+    long long per_op, max_cases;   /* the limits: <= 0 / < 0 when none */
+    /* Per selected case: its position in that corpus list ("index" in the JSON); NULL: i. */
+    const size_t *case_index;
 } ud_report_meta;
 
 void ud_report_meta_date(ud_report_meta *m);   /* fills m->date with the current UTC time */
@@ -37,6 +45,12 @@ ud_json_stream *ud_json_open(const char *path, const ud_report_meta *m);
 int ud_json_append(ud_json_stream *s, const ud_result *r);
 /* Writes the complete report to FILE.tmp, renames it to FILE and removes FILE.partial. */
 int ud_json_finish(ud_json_stream *s, const ud_report_meta *m, const ud_result *res, const int *ran, size_t n);
+/* One case as the report writes it (a new reference; index < 0: none): `ulpdiff merge`
+ * checks that a case read back would be written again unchanged. */
+struct json_t;
+struct json_t *ud_json_case(const ud_result *r, long long index);
+/* The complete report in one go (no FILE.partial): `ulpdiff merge`. */
+int ud_json_write(const char *path, const ud_report_meta *m, const ud_result *res, const int *ran, size_t n);
 /* Abandons the report: closes FILE.partial (kept, with the cases so far); FILE is untouched. */
 void ud_json_close(ud_json_stream *s);
 

@@ -4,6 +4,7 @@
  *   cmd_mutants.c  mutants: the mutation score
  *   cmd_list.c     list, validate
  *   cmd_compare.c  compare
+ *   cmd_merge.c    merge, rates (JSON reports read back)
  *   cache_cli.c    cache-check (bench: bench.h)
  * Exit codes: 0 pass, 1 findings (or NEW worse), 2 bad input or usage, 3 internal or device
  * error. Bad case files stop everything before the first case runs. */
@@ -27,6 +28,7 @@ typedef struct {
     double budget_seconds;
     const char *json, *junit, *html, *regressions;
     const char *impl, *dir;   /* run --impl LIB; export/check --dir D */
+    int rates;                /* run --rates: the per-operator throughput table at the end */
     int skip_missing;         /* check: cases with no output files are left out */
     const char *pnames[UD_MAX_PARAMS], *pvals[UD_MAX_PARAMS];
     int np;
@@ -42,6 +44,8 @@ int ud_cmd_mutants(ud_cli *o);
 int ud_cmd_list(int argc, char **argv);
 int ud_cmd_validate(int argc, char **argv);
 int ud_cmd_compare(int argc, char **argv);
+int ud_cmd_merge(int argc, char **argv);
+int ud_cmd_rates(int argc, char **argv);
 int ud_cmd_cache_check(int argc, char **argv);
 
 /* The command line as one string (malloc'd; NULL when out of memory). */

@@ -16,6 +16,8 @@
 #include "harness/cli/cli.h"
 #include "harness/cli/post_checks.h"
 #include "harness/cli/report_run.h"
+#include "reports/rates.h"
+#include "harness/cases/identity.h"
 #include "harness/cases/select.h"
 #include "harness/exec/execute.h"
 #include "harness/external/exchange.h"
@@ -32,6 +34,7 @@ typedef struct {
     int is_check, is_export;
     ud_cli *o;
     ud_selection sel;
+    ud_identity ident;        /* the corpus list behind the selection (reports, merge) */
     ud_exchange *ex;          /* check: the export directory */
     ud_plugin *plugin;        /* run --impl */
     ud_executor exe;
@@ -97,6 +100,7 @@ static int select_cases(invocation *v)
                          o->shard_k, o->shard_n, o->max_cases, o->per_op};
     int rc = ud_select_resolve(&so, &v->sel);
     if (!rc) rc = v->is_check ? open_exchange(v) : ud_select_load(&so, &v->sel);
+    if (!rc) rc = ud_identity_take(&so, &v->sel, &v->ident);
     if (!rc) rc = ud_select_filter(&so, &v->sel);
     return rc;
 }
@@ -172,6 +176,7 @@ static int setup_execution(invocation *v)
 static int run_and_report(invocation *v)
 {
     const ud_cli *o = v->o;
+    if (ud_identity_index(&v->ident, &v->sel)) return UD_EXIT_INTERNAL;   /* after --impl left cases out */
     ud_report_meta meta;
     memset(&meta, 0, sizeof meta);
     meta.version = UD_VERSION;
@@ -185,6 +190,11 @@ static int run_and_report(invocation *v)
     meta.shard_k = o->shard_k;
     meta.shard_n = o->shard_n;
     meta.selected = v->sel.n;
+    meta.corpus_fingerprint = v->ident.fingerprint;
+    meta.corpus_cases = v->ident.ncorpus;
+    meta.per_op = o->per_op;
+    meta.max_cases = o->max_cases;
+    meta.case_index = v->ident.index;
 
     /* On cuda, inputs, references and comparisons run on --jobs threads; run.c serialises the
      * kernel phases on the one device. */
@@ -198,9 +208,10 @@ static int run_and_report(invocation *v)
     int rc = UD_EXIT_INTERNAL;
     if (ud_run_report_open(&rep, &rop, &meta) == UD_OK) {
         ud_pool_opts po = {o->jobs, o->budget_seconds, isatty(STDERR_FILENO)};
-        if (ud_exec_run(&v->exe, v->sel.cases, v->sel.n, &ro, &po, ud_run_report_case, &rep, &b) == UD_OK)
+        if (ud_exec_run(&v->exe, v->sel.cases, v->sel.n, &ro, &po, ud_run_report_case, &rep, &b) == UD_OK) {
             rc = ud_run_report_close(&rep, &ro, &b);
-        else
+            if (o->rates) ud_rates_print(stdout, b.res, b.ran, b.n);
+        } else
             ud_run_report_abandon(&rep);
         ud_batch_free(&b);
     }
@@ -227,6 +238,7 @@ int ud_cmd_run(const char *cmd, ud_cli *o)
     else if (!rc && v.is_export) rc = do_export(&v);
     else if (!rc && (rc = setup_execution(&v)) == 0) rc = run_and_report(&v);
     ud_selection_free(&v.sel);
+    ud_identity_free(&v.ident);
     ud_exchange_free(v.ex);
     ud_plugin_free(v.plugin);
     return rc;

@@ -6,6 +6,7 @@
  *   ulpdiff validate [FILES|DIRS]            check case files; nothing runs
  *   ulpdiff mutants [FILES|DIRS] [options]   every known-bug variant must be caught
  *   ulpdiff compare OLD.json NEW.json        is NEW worse than OLD?
+ *   ulpdiff merge SHARD.json ...             shard reports as the unsharded run's report
  *   ulpdiff export [FILES|DIRS] --dir D      inputs + manifest for an external implementation
  *   ulpdiff check --dir D [options]          its outputs, compared and reported as `run` does
  *   ulpdiff run --impl LIB.so                a plugin's kernels in place of ours (harness/external/plugin.h)
@@ -43,6 +44,9 @@ static void usage(FILE *f)
             "                                  cases/smoke): each must be caught, production must pass\n"
             "  compare OLD.json NEW.json       per-case deltas; exit 0 NEW no worse, 1 worse, 2 bad input\n"
             "          [--max-slack ULP] [--mean-slack FRACTION] [--all]\n"
+            "  merge SHARD.json ... [--json F] [--junit F] [--html F] [--rates]\n"
+            "                                  the reports of one run's shards as the unsharded run's report\n"
+            "  rates REPORT.json ...           per operator, checked output elements/s of reference, kernel, comparison\n"
             "  list [ops|mutants|generators]   operators, parameters, defaults, variants (names only with an argument)\n"
             "  bench [options]                 production kernel timings on the GPU (`ulpdiff bench --help`)\n"
             "  cache-check [options]           cache-invalidation scenarios of operators with derived state, a\n"
@@ -72,6 +76,7 @@ static void usage(FILE *f)
             "  --max-cases N          run at most N cases (after sharding)\n"
             "  --per-op N             run at most N cases of each operator (after sharding)\n"
             "  --budget-seconds S     start no case after S seconds (the rest are reported as not run)\n"
+            "  --rates                print per operator checked output elements/s of each phase at the end\n"
             "  --json FILE            JSON report (docs/report-format.md), streamed to FILE.partial\n"
             "  --junit FILE           JUnit XML;  --html FILE: self-contained HTML page\n"
             "  --no-shrink            do not shrink failing cases (default: shrink up to --shrink-max 3)\n"
@@ -133,6 +138,7 @@ static int parse_cli(const char *cmd, int argc, char **argv, ud_cli *o)
         if (is_run && strcmp(a, "--dry-run") == 0) { o->dry_run = 1; continue; }
         if (is_run && strcmp(a, "--no-shrink") == 0) { o->shrink = 0; continue; }
         if (is_run && strcmp(a, "--shrink") == 0) { o->shrink = 1; continue; }
+        if (is_run && strcmp(a, "--rates") == 0) { o->rates = 1; continue; }
         if (strcmp(cmd, "check") == 0 && strcmp(a, "--skip-missing") == 0) { o->skip_missing = 1; continue; }
         if (strncmp(a, "--", 2) != 0) { fprintf(stderr, "ulpdiff %s: unknown option '%s'\n", cmd, a); return -1; }
         if (!v) { fprintf(stderr, "ulpdiff %s: %s needs a value\n", cmd, a); return -1; }
@@ -237,6 +243,8 @@ int main(int argc, char **argv)
         return with_options(cmd, argc, argv);
     if (strcmp(cmd, "validate") == 0) return ud_cmd_validate(argc - 2, argv + 2);
     if (strcmp(cmd, "compare") == 0) return ud_cmd_compare(argc - 2, argv + 2);
+    if (strcmp(cmd, "merge") == 0) return ud_cmd_merge(argc - 2, argv + 2);
+    if (strcmp(cmd, "rates") == 0) return ud_cmd_rates(argc - 2, argv + 2);
     if (strcmp(cmd, "bench") == 0) return ud_cmd_bench(argc - 2, argv + 2);
     if (strcmp(cmd, "cache-check") == 0) return ud_cmd_cache_check(argc - 2, argv + 2);   /* cache_cli.c */
     /* Worker processes attach the post-run checks their parent names (isolate.h). */

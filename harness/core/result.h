@@ -59,6 +59,13 @@ typedef struct ud_result {
     ud_finding findings[8];        /* capped: the counts above carry the totals */
     double seconds;
     int skipped;                   /* e.g. backend unavailable */
+    /* Where the case's time went (per-operator throughput: reports/rates.c). Wall seconds of
+     * the exact reference; of the kernel's first run with its transfers (poison, upload,
+     * launch, sync, download; not the wait for the device, nor repeats and the cross-check);
+     * of the comparison of every output with the operator's own checks (not post-run checks).
+     * checked_elements: the output elements compared (0 when nothing was compared). */
+    double ref_seconds, kernel_seconds, compare_seconds;
+    uint64_t checked_elements;
 } ud_result;
 
 const char *ud_backend_name(ud_backend b);

@@ -31,6 +31,13 @@ void ud_ref_free(ud_ref *r)
     r->r0 = r->r1 = r->s = NULL;
 }
 
+static double since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0->tv_nsec);
+}
+
 /* Poisons the outputs and fills them: the implementation source's function, or the registry
  * kernel (production or the case's variant). On cuda through device buffers. */
 static int run_kernel(const ud_case *c, ud_backend be, const ud_impl *impl, ud_tensor *in, int nin,
@@ -69,11 +76,15 @@ static void phase_end(const ud_case *c, const ud_run_opts *o, int rc)
     if (o->backend == UD_BACKEND_CUDA) pthread_mutex_unlock(&device_lock);
 }
 
+/* *seconds (when not NULL): the kernel phase's wall time once the device is ours. */
 static int run_kernel_hooked(const ud_case *c, const ud_run_opts *o, ud_tensor *in, int nin,
-                             ud_tensor *out, int nout, char *why, size_t whyn)
+                             ud_tensor *out, int nout, char *why, size_t whyn, double *seconds)
 {
     phase_begin(c, o);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = run_kernel(c, o->backend, o->impl, in, nin, out, nout, why, whyn);
+    if (seconds) *seconds = since(&t0);
     phase_end(c, o, rc);
     return rc;
 }
@@ -117,7 +128,7 @@ static int check_repeat(const ud_case *c, const ud_run_opts *o, ud_tensor *in, i
 {
     for (int r = 1; r < o->repeat; r++) {
         for (int k = 0; k < nin; k++) memcpy(in[k].host, saved[k].host, ud_tensor_bytes(&in[k]));
-        UD_TRY(run_kernel_hooked(c, o, in, nin, out, nout, why, whyn));
+        UD_TRY(run_kernel_hooked(c, o, in, nin, out, nout, why, whyn, NULL));
         char what[64];
         snprintf(what, sizeof what, "run %d vs run 1 on the same inputs", r + 1);
         int before = res->nfindings;
@@ -174,12 +185,16 @@ static int run_extra(const ud_case *c, const ud_run_opts *o, const ud_tensor *in
 }
 
 /* Inputs (generated, or the implementation source's), reference arrays and the reference. */
-static int prepare(const ud_case *c, const ud_run_opts *o, ud_tensor *in, ud_tensor *out, ud_ref *ref, int nout)
+static int prepare(const ud_case *c, const ud_run_opts *o, ud_tensor *in, ud_tensor *out, ud_ref *ref, int nout,
+                   ud_result *res)
 {
     int rc = ud_case_make_tensors(c, in, out);
     if (rc == UD_OK) rc = (o->impl && o->impl->inputs) ? o->impl->inputs(o->impl, c, in) : c->op->generate(c, in);
     for (int k = 0; rc == UD_OK && k < nout; k++) rc = ud_ref_alloc(&ref[k], out[k].numel);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (rc == UD_OK) rc = c->op->reference(c, in, ref, o->exact_mpfr);
+    res->ref_seconds = since(&t0);
     return rc;
 }
 
@@ -193,7 +208,7 @@ static int kernel_phases(const ud_case *c, const ud_run_opts *o, ud_tensor *in, 
     int want_cross = o->cross_check && o->backend == UD_BACKEND_CUDA && c->op->bitwise_backends && !o->impl;
     int nsaved = 0, nfirst = 0, rc = UD_OK;
     if ((want_repeat || want_cross) && (rc = snapshot(in, nin, saved_in)) == UD_OK) nsaved = nin;
-    if (rc == UD_OK) rc = run_kernel_hooked(c, o, in, nin, out, nout, why, whyn);
+    if (rc == UD_OK) rc = run_kernel_hooked(c, o, in, nin, out, nout, why, whyn, &res->kernel_seconds);
     if (rc == UD_OK && (want_repeat || want_cross) && (rc = snapshot(out, nout, first_out)) == UD_OK) nfirst = nout;
     if (rc == UD_OK && want_repeat) rc = check_repeat(c, o, in, nin, saved_in, out, nout, first_out, res, why, whyn);
     if (rc == UD_OK && want_cross) rc = check_cross(c, in, nin, saved_in, first_out, nout, res, why, whyn);
@@ -211,20 +226,18 @@ static int judge(const ud_case *c, const ud_run_opts *o, const ud_tensor *in, co
 {
     int rc = UD_OK;
     res->nout = nout;
-    for (int k = 0; rc == UD_OK && k < nout; k++)
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int k = 0; rc == UD_OK && k < nout; k++) {
         rc = ud_compare_output(&out[k], &ref[k], ud_case_budget(c, k, out[k].dtype), c, in, k, &res->out[k]);
+        if (rc == UD_OK) res->checked_elements += out[k].numel;
+    }
     if (rc == UD_OK && c->op->extra) rc = run_extra(c, o, in, out, ref, res);
+    res->compare_seconds = since(&t0);
     for (int k = 0; rc == UD_OK && k < o->npost; k++)
         if (o->post[k]->applies(c)) rc = run_post_check(o->post[k], c, o, res);
     ud_findings_from_stats(res);
     return rc;
-}
-
-static double since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0->tv_nsec);
 }
 
 int ud_run_case(const ud_case *c, const ud_run_opts *o, ud_result *res)
@@ -250,7 +263,7 @@ int ud_run_case(const ud_case *c, const ud_run_opts *o, ud_result *res)
     memset(out, 0, sizeof out);
     memset(ref, 0, sizeof ref);
     char why[256] = "";
-    int rc = prepare(c, o, in, out, ref, nout);
+    int rc = prepare(c, o, in, out, ref, nout, res);
     if (rc == UD_OK) rc = kernel_phases(c, o, in, nin, out, nout, res, why, sizeof why);
     if (rc == UD_OK) rc = judge(c, o, in, out, ref, nout, res);
     if (rc != UD_OK)

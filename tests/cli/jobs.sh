@@ -19,6 +19,8 @@ def strip(p):
         d["meta"].pop(k)
     for c in d["cases"]:
         c.pop("seconds")
+        for k in [k for k in c["phases"] if k.endswith("_seconds")]:   # phase timings
+            c["phases"].pop(k)
     return d
 a, b = strip(f"{t}/j1.json"), strip(f"{t}/j3.json")
 assert len(a["cases"]) > 100
