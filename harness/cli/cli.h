@@ -28,6 +28,7 @@ typedef struct {
     double budget_seconds;
     const char *json, *junit, *html, *regressions;
     const char *impl, *dir;   /* run --impl LIB; export/check --dir D */
+    const char *devices;      /* run --devices LIST|all (harness/exec/devices.h), or NULL */
     int rates;                /* run --rates: the per-operator throughput table at the end */
     int skip_missing;         /* check: cases with no output files are left out */
     const char *pnames[UD_MAX_PARAMS], *pvals[UD_MAX_PARAMS];

@@ -69,6 +69,10 @@ static int external_usage(const invocation *v)
                 o->npos ? "" : "--", o->npos ? o->pos[0] : o->pnames[0]);
         return UD_EXIT_USAGE;
     }
+    if (o->impl && o->devices) {
+        fprintf(stderr, "ulpdiff run: --impl runs the plugin in this process; --devices does not apply\n");
+        return UD_EXIT_USAGE;
+    }
     if (o->impl && o->mutant) {
         fprintf(stderr, "ulpdiff run: --impl replaces the kernel; --mutant does not apply\n");
         return UD_EXIT_USAGE;
@@ -164,7 +168,7 @@ static int setup_execution(invocation *v)
         v->impl = ud_exchange_impl(v->ex);
         return 0;
     }
-    ud_exec_request rq = {"ulpdiff", o->backend, v->plugin ? 0 : o->isolate, o->case_timeout};   /* a worker would resolve a plugin's cases to ulpdiff's kernels */
+    ud_exec_request rq = {"ulpdiff", o->backend, v->plugin ? 0 : o->isolate, o->case_timeout, o->devices};   /* a worker would resolve a plugin's cases to ulpdiff's kernels */
     int rc = ud_exec_open(&rq, &v->exe);
     if (rc >= 0) return rc;
     if (v->plugin && (rc = apply_plugin(v)) != 0) return rc;

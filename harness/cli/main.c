@@ -76,6 +76,8 @@ static void usage(FILE *f)
             "  --max-cases N          run at most N cases (after sharding)\n"
             "  --per-op N             run at most N cases of each operator (after sharding)\n"
             "  --budget-seconds S     start no case after S seconds (the rest are reported as not run)\n"
+            "  --devices LIST|all     cuda: one isolated worker per listed GPU (0,1,3 or all visible), case i on\n"
+            "                         the (i mod N)-th; results in case order as on one GPU\n"
             "  --rates                print per operator checked output elements/s of each phase at the end\n"
             "  --json FILE            JSON report (docs/report-format.md), streamed to FILE.partial\n"
             "  --junit FILE           JUnit XML;  --html FILE: self-contained HTML page\n"
@@ -194,6 +196,7 @@ static int parse_cli(const char *cmd, int argc, char **argv, ud_cli *o)
         else if (is_run && strcmp(a, "--html") == 0) o->html = v;
         else if (is_run && strcmp(a, "--regressions") == 0) o->regressions = v;
         else if (strcmp(cmd, "run") == 0 && strcmp(a, "--impl") == 0) o->impl = v;
+        else if (strcmp(cmd, "run") == 0 && strcmp(a, "--devices") == 0) o->devices = v;
         else if ((strcmp(cmd, "export") == 0 || strcmp(cmd, "check") == 0) && strcmp(a, "--dir") == 0) o->dir = v;
         else if (is_run) {
             if (o->np == UD_MAX_PARAMS) { fprintf(stderr, "ulpdiff: too many parameters\n"); return -1; }

@@ -26,6 +26,11 @@ int ud_exec_open(const ud_exec_request *rq, ud_executor *ex)
 {
     memset(ex, 0, sizeof *ex);
     ex->io.case_timeout = rq->case_timeout;
+    if (rq->devices) {   /* several GPUs: isolated by construction */
+        ex->isolate = 1;
+        return ud_devices_open(rq->who, rq->devices, rq->backend, rq->isolate, &ex->io, &ex->devs, &ex->backend,
+                               ex->device, sizeof ex->device);
+    }
     int want = rq->isolate < 0 ? strcmp(rq->backend, "cpu") != 0 : rq->isolate;
     ex->isolate = want;
     if (!want) {
@@ -74,8 +79,9 @@ int ud_exec_run(const ud_executor *ex, const ud_case *cases, size_t n, const ud_
     UD_TRY(batch_alloc(b, n));
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    size_t nran = ex->isolate ? ud_run_cases_isolated(cases, n, ro, po, &ex->io, b->res, b->status, b->state, done, user)
-                              : ud_run_cases(cases, n, ro, po, b->res, b->status, b->state, done, user);
+    size_t nran = ex->devs.n ? ud_run_cases_devices(&ex->devs, cases, n, ro, po, &ex->io, b->res, b->status, b->state, done, user)
+                  : ex->isolate ? ud_run_cases_isolated(cases, n, ro, po, &ex->io, b->res, b->status, b->state, done, user)
+                                : ud_run_cases(cases, n, ro, po, b->res, b->status, b->state, done, user);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (nran == (size_t)-1) { fprintf(stderr, "ulpdiff: cannot start worker threads\n"); return UD_EINTERNAL; }
     b->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 
+#include "harness/exec/devices.h"
 #include "harness/exec/isolate.h"
 #include "harness/exec/jobs.h"
 
@@ -20,12 +21,14 @@ typedef struct {
     const char *backend;      /* "cpu", "cuda" or "auto" */
     int isolate;              /* 1, 0, or -1: by backend */
     double case_timeout;      /* with isolation: > 0 kills a kernel phase running longer */
+    const char *devices;      /* run --devices LIST|all (devices.h), or NULL: one device */
 } ud_exec_request;
 
 typedef struct {
     ud_backend backend;
     int isolate;              /* run in worker processes */
     ud_isolate_opts io;
+    ud_device_set devs;       /* --devices: the GPUs the cases are spread over (devs.n == 0: none) */
     char device[1400];        /* for reports: "cpu (host)", the GPU's name, or what stands in */
 } ud_executor;
 
