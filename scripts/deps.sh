@@ -17,17 +17,18 @@ for p in "${pkgs[@]}"; do
 done
 
 # Python packages for the exchange-format runner (examples/python, tests/cli/exchange.sh):
-# NumPy, and ml_dtypes for bf16/fp8 (pip only). Uses the python3 on PATH (pyenv, venv or the
-# system's), only when an import fails; a pip that refuses the system environment (PEP 668)
-# is retried with --user, then --break-system-packages.
+# NumPy, and ml_dtypes for bf16/fp8 (pip only); PyYAML for tests/cli/ci_recipe.sh (it parses
+# the CI workflow). Uses the python3 on PATH (pyenv, venv or the system's), only when an import
+# fails; a pip that refuses the system environment (PEP 668) is retried with --user, then
+# --break-system-packages.
 python_deps() {
   command -v python3 > /dev/null 2>&1 || return 0   # installed with the Debian packages below
-  python3 -c 'import numpy, ml_dtypes' > /dev/null 2>&1 && return 0
-  echo "deps: pip-installing numpy ml_dtypes for $(command -v python3)" >&2
-  python3 -m pip install --quiet numpy ml_dtypes 2> /dev/null \
-    || python3 -m pip install --quiet --user numpy ml_dtypes 2> /dev/null \
-    || python3 -m pip install --quiet --break-system-packages numpy ml_dtypes
-  python3 -c 'import numpy, ml_dtypes' || { echo "deps: numpy/ml_dtypes still not importable by python3" >&2; return 1; }
+  python3 -c 'import numpy, ml_dtypes, yaml' > /dev/null 2>&1 && return 0
+  echo "deps: pip-installing numpy ml_dtypes PyYAML for $(command -v python3)" >&2
+  python3 -m pip install --quiet numpy ml_dtypes PyYAML 2> /dev/null \
+    || python3 -m pip install --quiet --user numpy ml_dtypes PyYAML 2> /dev/null \
+    || python3 -m pip install --quiet --break-system-packages numpy ml_dtypes PyYAML
+  python3 -c 'import numpy, ml_dtypes, yaml' || { echo "deps: numpy/ml_dtypes/PyYAML still not importable by python3" >&2; return 1; }
 }
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -41,6 +41,7 @@
 #                             what is left (15 s kept for the summary); a stage with < 20 s left is skipped
 #   NIGHTLY_BUDGET_SECONDS    corpus: --budget-seconds (start no case after S s; default: whole corpus)
 #   NIGHTLY_SHARD, NIGHTLY_PER_OP   corpus: --shard I/N, --per-op N (a subset that reaches every operator)
+#   NIGHTLY_DEVICES           corpus: --devices LIST|all (a multi-GPU host: one worker set per GPU)
 #   NIGHTLY_CORPUS            corpus files/dirs (default cases/nightly)
 #   NIGHTLY_REPEAT            corpus: --repeat (default 2: every kernel twice, bitwise)
 #   NIGHTLY_JOBS              ulpdiff --jobs (default: core count)
@@ -336,11 +337,14 @@ stage_corpus() {
   [ -n "$budget" ] && { args+=(--budget-seconds "$budget"); corpus_partial=1; }
   [ -n "${NIGHTLY_SHARD:-}" ] && { args+=(--shard "$NIGHTLY_SHARD"); corpus_partial=1; }
   [ -n "${NIGHTLY_PER_OP:-}" ] && { args+=(--per-op "$NIGHTLY_PER_OP"); corpus_partial=1; }
+  [ -n "${NIGHTLY_DEVICES:-}" ] && args+=(--devices "$NIGHTLY_DEVICES")
   [ "$corpus" = cases/nightly ] || corpus_partial=1
   run "$lim" "$d/run.txt" "$U" "${args[@]}"
   rc=$?
   [ "$dry" = 1 ] && { record corpus dry-run 0 ""; return; }
   sed -n '/^operator /,$p' "$d/run.txt" | head -n 40
+  # Where the time goes: per operator, checked output elements/s of reference, kernel, comparison.
+  [ -f "$d/report.json" ] && "$U" rates "$d/report.json" 2>&1 | tee "$d/rates.txt"
   local counts
   counts=$(py counts "$d/report.json" 2> /dev/null || echo "no report.json")
   if timed_out "$rc"; then

@@ -89,6 +89,8 @@ grep -q "^nightly: build     skip .*reusing" "$T/o1.txt" || fail "build dir not 
 grep -q "^nightly: baseline  none " "$T/o1.txt" || { cat "$T/o1.txt"; fail "missing baseline not reported"; }
 cand=$T/o1/corpus/baseline-candidate-cpu.json
 [ -s "$cand" ] || fail "no candidate baseline"
+grep -q "^silu_and_mul .* [0-9.e+]* *$" "$T/o1/corpus/rates.txt" && grep -q "elements per second" "$T/o1.txt" \
+  || { cat "$T/o1/corpus/rates.txt"; fail "no per-operator rates table in the corpus stage"; }
 "$U" compare "$cand" "$T/o1/corpus/report.json" > "$T/cmp.txt" || { cat "$T/cmp.txt"; fail "candidate unreadable by compare"; }
 [ -s "$T/o1/summary.txt" ] && python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['exit']==0 and d['stages'][2]['status']=='none', d" "$T/o1/summary.json"
 cp "$cand" "$T/base.json"
