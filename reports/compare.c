@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness/core/files.h"
 #include "reports/report.h"
 
 #define MAX_OUTS 8
@@ -29,6 +30,8 @@ typedef struct {
     int nkinds;
     const char *kinds[MAX_KINDS];
     int matched;
+    size_t idx;          /* position in the report */
+    size_t next;         /* the first case of a run of equal keys: its next unmatched index */
 } ccase;
 
 typedef struct {
@@ -58,14 +61,26 @@ static double real_or_inf(json_t *v, int *ok)
     return 0.0;
 }
 
-static int cmp_key(const void *a, const void *b) { return strcmp(((const ccase *)a)->key, ((const ccase *)b)->key); }
+/* By key, then by position in the report: duplicates keep their order (qsort is not stable). */
+static int cmp_key(const void *a, const void *b)
+{
+    const ccase *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
 
 static int load(const char *path, report *r)
 {
     memset(r, 0, sizeof *r);
     r->path = path;
     json_error_t e;
-    r->root = json_load_file(path, 0, &e);
+    char why[256];
+    size_t len = 0;
+    /* Regular files only: a FIFO would block the reader forever. */
+    char *text = ud_read_regular(path, (size_t)1 << 32, &len, why, sizeof why);
+    if (!text) return bad(path, "cannot read: %s", why);
+    r->root = json_loadb(text, len, 0, &e);
+    free(text);
     if (!r->root) {
         char where[64];
         snprintf(where, sizeof where, "%d:%d", e.line, e.column);
@@ -93,6 +108,7 @@ static int load(const char *path, report *r)
             return bad(path, "%s: expected a case object with strings label, op, backend, status, an object params, "
                              "an integer seed and arrays outputs and findings", idx);
         ccase *cc = &r->cases[i];
+        cc->idx = i;
         char *pj = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
         if (!pj) return bad(path, "out of memory");
         snprintf(cc->key, sizeof cc->key, "%s %s seed=%lld [%s]", json_string_value(op), pj,
@@ -185,11 +201,19 @@ int ud_compare_reports(const char *old_path, const char *new_path, const ud_comp
     char buf[2048];
     for (size_t i = 0; i < n.n; i++) {
         ccase *nc = &n.cases[i];
-        ccase *oc = bsearch(nc, o.cases, o.n, sizeof *o.cases, cmp_key);
-        if (oc) {   /* duplicate labels (two sections, same parameters): pair them in order */
-            while (oc > o.cases && strcmp(oc[-1].key, nc->key) == 0) oc--;
-            while (oc < o.cases + o.n && strcmp(oc->key, nc->key) == 0 && oc->matched) oc++;
-            if (oc == o.cases + o.n || strcmp(oc->key, nc->key) != 0) oc = NULL;
+        /* Duplicate keys (two sections, same parameters) pair in order: the first case of each
+         * run of equal keys (found by binary search) remembers the next one to pair, so many
+         * duplicates cost no more than distinct cases. */
+        size_t lo = 0, hi = o.n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (strcmp(o.cases[mid].key, nc->key) < 0) lo = mid + 1;
+            else hi = mid;
+        }
+        ccase *oc = NULL;
+        if (lo < o.n && strcmp(o.cases[lo].key, nc->key) == 0) {
+            size_t j = o.cases[lo].next > lo ? o.cases[lo].next : lo;
+            if (j < o.n && strcmp(o.cases[j].key, nc->key) == 0) { oc = &o.cases[j]; o.cases[lo].next = j + 1; }
         }
         if (!oc) {
             only_new++;

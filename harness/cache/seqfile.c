@@ -177,8 +177,11 @@ static int parse_line(reader *rd, char *line, int lineno, ud_cache_seq *s, const
         rd->case_line = lineno;
     } else if (strcmp(key, "seed") == 0) {
         char *end;
+        errno = 0;
         rd->seed = strtoull(val, &end, 10);
-        if (!*val || *end) return fail_at(err, errn, rd->path, lineno, "seed '%s' is not a non-negative integer", val);
+        /* strtoull reads "-1" as 2^64 - 1 and saturates past 2^64: neither is the seed written. */
+        if (!*val || *end || val[0] < '0' || val[0] > '9' || errno == ERANGE)
+            return fail_at(err, errn, rd->path, lineno, "seed '%s' is not an integer in 0..18446744073709551615", val);
     } else {
         return fail_at(err, errn, rd->path, lineno, "unknown key '%s' (op, variant, case, seed, steps:)", key);
     }
@@ -208,7 +211,10 @@ static int parse_case(reader *rd, ud_cache_seq *s, char *err, size_t errn)
     ud_case *cases = NULL;
     size_t nc = 0;
     char serr[512];
-    if (ud_spec_expand(&sp, &cases, &nc, serr, sizeof serr)) return fail_at(err, errn, rd->path, rd->case_line, "case: %s", serr);
+    if (ud_spec_expand(&sp, &cases, &nc, serr, sizeof serr)) {
+        free(cases);   /* the expansion may have grown the array before the case failed validation */
+        return fail_at(err, errn, rd->path, rd->case_line, "case: %s", serr);
+    }
     if (nc != 1) {
         free(cases);
         return fail_at(err, errn, rd->path, rd->case_line, "case: one value per parameter expected (%zu cases)", nc);
@@ -244,9 +250,13 @@ int ud_cache_seq_parse(const char *text, const char *path, const ud_op *(*find)(
     char *copy = strdup(text);
     UD_ALLOC_CHECK(copy);
     reader rd = {.path = path, .variant = "production", .seed = 1};
-    char *save = NULL, *line;
     int lineno = 0, rc = 0;
-    for (char *p = copy; rc == 0 && (line = strtok_r(p, "\n", &save)); p = NULL) {
+    /* Line by line, blank lines included, so that error positions are the editor's. */
+    for (char *p = copy, *line; rc == 0 && p; ) {
+        line = p;
+        char *nl = strchr(p, '\n');
+        if (nl) *nl = 0;
+        p = nl ? nl + 1 : NULL;
         lineno++;
         char *hash = strchr(line, '#');
         if (hash) *hash = 0;

@@ -15,9 +15,12 @@
 #include <ini.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "harness/core/files.h"
 
 const char *const ud_casefile_keys[] = {"op", "seeds", "seed", "mutant", "scaled_budget", "budget.<dtype>", NULL};
 
@@ -102,24 +105,36 @@ static char *trim(char *p)
     return p;
 }
 
-/* fgets-like over st->text, whole lines only. */
+/* fgets-like over st->text, whole lines only. A comment line (first non-blank character # or ;)
+ * of any length reads as an empty line: shrunk reproducers carry long headers. Any other line
+ * longer than inih's buffer holds is an error naming the real limit (the characters before
+ * the line break; "\r\n" counts as "\n"). */
 static char *reader(char *str, int num, void *stream)
 {
     pstate *st = stream;
     if (!*st->pos) return NULL;
     const char *nl = strchr(st->pos, '\n');
     size_t len = nl ? (size_t)(nl - st->pos) + 1 : strlen(st->pos);
+    size_t content = nl ? len - 1 : len;
+    if (content && st->pos[content - 1] == '\r') content--;
     st->lineno++;
-    if (len + 1 > (size_t)num) {
-        perr(st, st->lineno, "line longer than %d characters: continue a long list on indented lines", num - 3);
+    const char *first = st->pos;
+    while (first < st->pos + content && (*first == ' ' || *first == '\t')) first++;
+    int comment = first < st->pos + content && (*first == '#' || *first == ';');
+    size_t limit = (size_t)num - 2;   /* the line, its '\n' and the NUL */
+    if (comment || content > limit) {
+        if (!comment)
+            perr(st, st->lineno, "line longer than %zu characters: continue a long list on indented lines", limit);
         snprintf(str, (size_t)num, "\n");
         st->pos += len;
         st->indented = 0;
         return str;
     }
-    memcpy(str, st->pos, len);
-    str[len] = 0;
+    memcpy(str, st->pos, content);
+    str[content] = '\n';
+    str[content + 1] = 0;
     st->pos += len;
+    len = content + 1;
     st->indented = len > 0 && (str[0] == ' ' || str[0] == '\t');
     /* A section header starts a new case, even when its name repeats. */
     char *p = str;
@@ -331,6 +346,8 @@ int ud_casefile_parse_text(ud_corpus *c, const char *path, const char *text, FIL
     pstate st;
     memset(&st, 0, sizeof st);
     st.path = pool_add(c, path, strlen(path));
+    /* A UTF-8 byte order mark (editors on some systems write one) is not part of the text. */
+    if ((unsigned char)text[0] == 0xEF && (unsigned char)text[1] == 0xBB && (unsigned char)text[2] == 0xBF) text += 3;
     st.text = st.pos = text;
     st.err = err;
     if (!st.path) { fprintf(err, "%s: out of memory\n", path); return 1; }
@@ -362,25 +379,51 @@ int ud_casefile_parse_text(ud_corpus *c, const char *path, const char *text, FIL
 
 /* ------------------------------------------------------------------ files and directories */
 
-static int add_file(char ***files, size_t *n, const char *path)
-{
-    char **f = realloc(*files, (*n + 1) * sizeof *f);
-    if (!f) return -1;
-    *files = f;
-    f[*n] = strdup(path);
-    if (!f[*n]) return -1;
-    (*n)++;
-    return 0;
-}
-
 static int has_ini_suffix(const char *name)
 {
     size_t l = strlen(name);
     return l > 4 && strcmp(name + l - 4, ".ini") == 0;
 }
 
-static int collect_dir(char ***files, size_t *n, const char *dir, FILE *err)
+/* Files and directories already seen, by identity: symlink loops end, and a file reached by
+ * two paths is read once. */
+typedef struct { dev_t dev; ino_t ino; } file_id;
+typedef struct {
+    char **files;
+    size_t n;
+    file_id *seen;
+    size_t nseen;
+} walk;
+
+/* 1: already seen; 0: recorded now; -1: out of memory. */
+static int seen_before(walk *w, const struct stat *sb)
 {
+    for (size_t i = 0; i < w->nseen; i++)
+        if (w->seen[i].dev == sb->st_dev && w->seen[i].ino == sb->st_ino) return 1;
+    file_id *s = realloc(w->seen, (w->nseen + 1) * sizeof *s);
+    if (!s) return -1;
+    w->seen = s;
+    w->seen[w->nseen++] = (file_id){sb->st_dev, sb->st_ino};
+    return 0;
+}
+
+static int add_file(walk *w, const char *path, const struct stat *sb)
+{
+    int seen = seen_before(w, sb);
+    if (seen) return seen < 0 ? -1 : 0;
+    char **f = realloc(w->files, (w->n + 1) * sizeof *f);
+    if (!f) return -1;
+    w->files = f;
+    f[w->n] = strdup(path);
+    if (!f[w->n]) return -1;
+    w->n++;
+    return 0;
+}
+
+static int collect_dir(walk *w, const char *dir, const struct stat *dsb, FILE *err)
+{
+    int seen = seen_before(w, dsb);
+    if (seen) return seen < 0;
     DIR *d = opendir(dir);
     if (!d) { fprintf(err, "%s: cannot open directory: %s\n", dir, strerror(errno)); return 1; }
     int errors = 0;
@@ -389,11 +432,12 @@ static int collect_dir(char ***files, size_t *n, const char *dir, FILE *err)
         if (e->d_name[0] == '.') continue;
         char path[4096];
         size_t dl = strlen(dir);
-        snprintf(path, sizeof path, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", e->d_name);
+        int pl = snprintf(path, sizeof path, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", e->d_name);
+        if (pl < 0 || (size_t)pl >= sizeof path) { fprintf(err, "%s/%s: path too long\n", dir, e->d_name); errors++; continue; }
         struct stat sb;
-        if (stat(path, &sb)) continue;
-        if (S_ISDIR(sb.st_mode)) errors += collect_dir(files, n, path, err);
-        else if (S_ISREG(sb.st_mode) && has_ini_suffix(e->d_name) && add_file(files, n, path)) errors++;
+        if (stat(path, &sb)) continue;   /* a dangling link: nothing to read */
+        if (S_ISDIR(sb.st_mode)) errors += collect_dir(w, path, &sb, err);
+        else if (S_ISREG(sb.st_mode) && has_ini_suffix(e->d_name) && add_file(w, path, &sb)) errors++;
     }
     closedir(d);
     return errors;
@@ -403,32 +447,41 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 
 static char *read_all(const char *path, FILE *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) { fprintf(err, "%s: cannot open: %s\n", path, strerror(errno)); return NULL; }
-    char *buf = malloc(MAX_FILE_BYTES + 1);
-    if (!buf) { fclose(f); fprintf(err, "%s: out of memory\n", path); return NULL; }
-    size_t len = fread(buf, 1, MAX_FILE_BYTES + 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) { free(buf); fprintf(err, "%s: read error\n", path); return NULL; }
-    if (len > MAX_FILE_BYTES) { free(buf); fprintf(err, "%s: larger than %u bytes; split it\n", path, MAX_FILE_BYTES); return NULL; }
+    char why[256];
+    size_t len;
+    char *buf = ud_read_regular(path, MAX_FILE_BYTES, &len, why, sizeof why);
+    if (!buf) { fprintf(err, "%s: cannot read: %s%s\n", path, why, strncmp(why, "larger", 6) ? "" : "; split it"); return NULL; }
     if (memchr(buf, 0, len)) { free(buf); fprintf(err, "%s:1: not a text file (NUL byte)\n", path); return NULL; }
-    buf[len] = 0;
     return buf;
 }
 
 int ud_corpus_load(ud_corpus *c, char *const *paths, int npaths, FILE *err)
 {
-    char **files = NULL;
-    size_t n = 0;
+    walk w = {0};
     int errors = 0;
     for (int i = 0; i < npaths; i++) {
         struct stat sb;
         if (stat(paths[i], &sb)) { fprintf(err, "%s: %s\n", paths[i], strerror(errno)); errors++; continue; }
-        if (S_ISDIR(sb.st_mode)) errors += collect_dir(&files, &n, paths[i], err);
-        else if (add_file(&files, &n, paths[i])) errors++;
+        if (S_ISDIR(sb.st_mode)) {
+            size_t before = w.n;
+            int derr = collect_dir(&w, paths[i], &sb, err);
+            errors += derr;
+            if (!derr && w.n == before && !c->allow_empty) {
+                fprintf(err, "%s: no case files (*.ini) in this directory (--allow-empty to accept that)\n", paths[i]);
+                errors++;
+            }
+        } else if (!S_ISREG(sb.st_mode)) {
+            char why[128];
+            FILE *f = ud_fopen_regular(paths[i], why, sizeof why);   /* for the reason's wording */
+            if (f) fclose(f);
+            fprintf(err, "%s: cannot read: %s\n", paths[i], f ? "not a regular file" : why);
+            errors++;
+        } else if (add_file(&w, paths[i], &sb)) errors++;
     }
-    qsort(files, n, sizeof *files, cmp_str);
+    free(w.seen);
+    char **files = w.files;
+    size_t n = w.n;
+    if (n) qsort(files, n, sizeof *files, cmp_str);
     size_t m = 0;   /* drop duplicates (a file named twice, or also inside a named directory) */
     for (size_t i = 0; i < n; i++) {
         if (m && strcmp(files[m - 1], files[i]) == 0) { free(files[i]); continue; }
@@ -440,6 +493,7 @@ int ud_corpus_load(ud_corpus *c, char *const *paths, int npaths, FILE *err)
         errors += ud_casefile_parse_text(c, files[i], text, err);
         free(text);
     }
+    if (!m) { free(files); return errors; }
     char **all = realloc(c->files, (c->nfiles + m) * sizeof *all);
     if (!all) { for (size_t i = 0; i < m; i++) free(files[i]); free(files); return errors + 1; }
     memcpy(all + c->nfiles, files, m * sizeof *files);
@@ -451,9 +505,25 @@ int ud_corpus_load(ud_corpus *c, char *const *paths, int npaths, FILE *err)
 
 int ud_corpus_expand(const ud_corpus *c, ud_case **cases, size_t *ncases, FILE *err)
 {
+    /* Count first: a corpus too large to hold is refused before a single case is built. */
     int errors = 0;
+    size_t total = *ncases, largest = 0, at = 0;
+    char msg[1024];
     for (size_t i = 0; i < c->nspecs; i++) {
-        char msg[1024];
+        size_t k;
+        if (ud_spec_count(&c->specs[i], &k, msg, sizeof msg)) { fprintf(err, "%s\n", msg); errors++; continue; }
+        if (k > largest) { largest = k; at = i; }
+        total = total + k < total ? SIZE_MAX : total + k;
+    }
+    if (errors) return errors;
+    if (total > UD_MAX_CASES) {
+        const ud_spec *s = &c->specs[at];
+        fprintf(err, "%s:%d: the case files expand to %zu cases in all, more than %d (the largest section, [%s], has %zu): "
+                     "shorten lists or seeds, or run the files in parts\n",
+                s->file ? s->file : "command line", s->line, total, UD_MAX_CASES, s->section ? s->section : s->op->name, largest);
+        return 1;
+    }
+    for (size_t i = 0; i < c->nspecs; i++) {
         if (ud_spec_expand(&c->specs[i], cases, ncases, msg, sizeof msg)) {
             fprintf(err, "%s\n", msg);
             errors++;

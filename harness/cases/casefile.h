@@ -31,6 +31,7 @@ typedef struct {
     uint64_t seed0;        /* defaults for sections without seed = / seeds = */
     int seeds;
     int nerrors;
+    int allow_empty;       /* a directory without case files is not an error (--allow-empty) */
 } ud_corpus;
 
 void ud_corpus_init(ud_corpus *c);
@@ -38,7 +39,10 @@ void ud_corpus_free(ud_corpus *c);
 
 /* Adds files and directories (every *.ini below a directory, recursively), sorts the whole
  * list by path and parses each file. Errors go to `err` as "file:line: message" lines.
- * Returns the number of errors (0: all files parsed). */
+ * Only regular files are read (a FIFO would block); a directory is walked once however many
+ * symlinks lead back into it, and a file reached by two paths is read once. A directory with
+ * no case files is an error unless c->allow_empty. Returns the number of errors (0: all files
+ * parsed). */
 int ud_corpus_load(ud_corpus *c, char *const *paths, int npaths, FILE *err);
 
 /* Parses one case file's text (path is used for messages and for ud_case.file). Returns the
@@ -46,7 +50,8 @@ int ud_corpus_load(ud_corpus *c, char *const *paths, int npaths, FILE *err);
 int ud_casefile_parse_text(ud_corpus *c, const char *path, const char *text, FILE *err);
 
 /* Expands every section into cases (appended to *cases). Bad values and impossible shapes are
- * reported here (ud_spec_expand). Returns the number of errors. */
+ * reported here (ud_spec_expand). The sections' case counts are added up first: a corpus of
+ * more than UD_MAX_CASES cases is refused before any is built. Returns the number of errors. */
 int ud_corpus_expand(const ud_corpus *c, ud_case **cases, size_t *ncases, FILE *err);
 
 /* The keys a section may hold besides the operator's parameters. */

@@ -145,6 +145,7 @@ int ud_select_corpus(const ud_select_opts *o, ud_selection *s)
 {
     s->corp.seed0 = o->seed;
     s->corp.seeds = o->seeds;
+    s->corp.allow_empty = o->allow_empty;
     char buf[4096];
     char *dflt[1];
     char *const *files = o->files;
@@ -194,6 +195,11 @@ int ud_select_filter(const ud_select_opts *o, ud_selection *s)
         cases[selected++] = cases[i];
     }
     s->n = selected;
+    if (!selected && !o->allow_empty) {
+        fprintf(stderr, "ulpdiff %s: no case selected%s; --allow-empty accepts an empty selection\n", o->what,
+                m ? " (the shard and the limits leave none)" : " (the files hold no case)");
+        return UD_EXIT_USAGE;
+    }
     return 0;
 }
 

@@ -31,6 +31,7 @@ typedef struct {
     int nfiles;
     int shard_k, shard_n;           /* 1/1: no sharding */
     long long max_cases, per_op;    /* < 0 (max_cases), <= 0 (per_op): no limit */
+    int allow_empty;                /* selecting nothing is not an error (--allow-empty) */
 } ud_select_opts;
 
 typedef struct {
@@ -66,7 +67,8 @@ int ud_select_corpus(const ud_select_opts *o, ud_selection *s);
 int ud_select_default_sweep(const ud_select_opts *o, const ud_op *op, int mutant, ud_case **cases, size_t *n);
 
 /* Steps 2 and 3 on s->cases, in place. Returns 0, or UD_EXIT_USAGE when the filter leaves
- * nothing of a non-empty list. */
+ * nothing of a non-empty list, or when nothing is selected at all (an empty directory, a shard
+ * past the end) and o->allow_empty does not accept that. */
 int ud_select_filter(const ud_select_opts *o, ud_selection *s);
 
 /* resolve, load, filter. */

@@ -64,6 +64,21 @@ static char *trim(char *p)
     return p;
 }
 
+void ud_param_range_text(const ud_param *p, char *buf, size_t n)
+{
+    if (p->kind == UD_P_INT) snprintf(buf, n, "%lld..%lld", (long long)p->lo, (long long)p->hi);
+    else snprintf(buf, n, "%g..%g", p->lo, p->hi);
+}
+
+/* "file:line: " for a section of a case file; nothing for the command line's sweep (the
+ * message names the flags or the case itself). */
+static const char *origin(const ud_spec *s, char *buf, size_t n)
+{
+    if (s->file) snprintf(buf, n, "%s:%d: ", s->file, s->line);
+    else buf[0] = 0;
+    return buf;
+}
+
 /* One list item: either a single value or a range. */
 typedef struct { int is_range; ud_pval v, lo, hi; } item;
 
@@ -125,8 +140,9 @@ static int parse_item(const ud_spec *s, int k, char *txt, item *it, char *err, s
         double lo = p->kind == UD_P_INT ? (double)it->lo.i : it->lo.d;
         double hi = p->kind == UD_P_INT ? (double)it->hi.i : it->hi.d;
         if (ra == -2 || rb == -2 || lo > hi) {
-            snprintf(err, errn, "%s: range %s..%s for %s must lie within %g..%g with lo <= hi", at, a, b,
-                     p->name, p->lo, p->hi);
+            char rng[80];
+            ud_param_range_text(p, rng, sizeof rng);
+            snprintf(err, errn, "%s: range %s..%s for %s must lie within %s with lo <= hi", at, a, b, p->name, rng);
             return -1;
         }
         it->is_range = 1;
@@ -139,7 +155,9 @@ static int parse_item(const ud_spec *s, int k, char *txt, item *it, char *err, s
         return -1;
     }
     if (rc == -2) {
-        snprintf(err, errn, "%s: %s = %s is outside the allowed range %g..%g", at, p->name, txt, p->lo, p->hi);
+        char rng[80];
+        ud_param_range_text(p, rng, sizeof rng);
+        snprintf(err, errn, "%s: %s = %s is outside the allowed range %s", at, p->name, txt, rng);
         return -1;
     }
     return 0;
@@ -168,46 +186,92 @@ static ud_pval draw(const ud_param *p, const item *it, uint64_t seed, int k)
 
 #define MAX_ITEMS 64
 
-int ud_spec_expand(const ud_spec *s, ud_case **cases, size_t *ncases, char *err, size_t errn)
-{
-    const ud_op *op = s->op;
+typedef struct {
     item items[UD_MAX_PARAMS][MAX_ITEMS];
     int nitems[UD_MAX_PARAMS];
+    size_t total;                 /* cases, seeds included */
+} lists;
+
+/* Parses every parameter's list (however long: lists joined from continuation lines have no
+ * length limit) and counts the product without letting it wrap. */
+static int parse_lists(const ud_spec *s, lists *L, char *err, size_t errn)
+{
+    const ud_op *op = s->op;
+    size_t seeds = (size_t)(s->seeds > 0 ? s->seeds : 1);
+    L->total = seeds;
+    int over = seeds > UD_MAX_CASES;
     for (int k = 0; k < op->nparams; k++) {
         const char *src = s->vals[k] ? s->vals[k] : op->params[k].def;
-        char buf[1024];
-        snprintf(buf, sizeof buf, "%s", src);
-        nitems[k] = 0;
+        char *buf = strdup(src ? src : "");
+        if (!buf) { snprintf(err, errn, "out of memory"); return -1; }
+        L->nitems[k] = 0;
         char *save = NULL;
-        for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int rc = 0;
+        for (char *tok = strtok_r(buf, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
             char *t = trim(tok);
             if (!*t) continue;
-            if (nitems[k] == MAX_ITEMS) {
+            if (L->nitems[k] == MAX_ITEMS) {
                 char at[300];
                 where(s, k, at, sizeof at);
                 snprintf(err, errn, "%s: more than %d values for %s", at, MAX_ITEMS, op->params[k].name);
-                return -1;
+                rc = -1;
+            } else if (parse_item(s, k, t, &L->items[k][L->nitems[k]], err, errn)) {
+                rc = -1;
+            } else {
+                L->nitems[k]++;
             }
-            if (parse_item(s, k, t, &items[k][nitems[k]], err, errn)) return -1;
-            nitems[k]++;
         }
-        if (nitems[k] == 0) {
+        free(buf);
+        if (rc) return -1;
+        if (L->nitems[k] == 0) {
             char at[300];
             where(s, k, at, sizeof at);
             snprintf(err, errn, "%s: %s has no value", at, op->params[k].name);
             return -1;
         }
+        /* total * nitems > UD_MAX_CASES, asked without overflowing */
+        if (over || L->total > UD_MAX_CASES / (size_t)L->nitems[k]) over = 1;
+        else L->total *= (size_t)L->nitems[k];
     }
-    size_t total = (size_t)(s->seeds > 0 ? s->seeds : 1);
-    for (int k = 0; k < op->nparams; k++) total *= (size_t)nitems[k];
-    if (total > 1000000) {
-        snprintf(err, errn, "%s:%d: [%s] expands to %zu cases (limit 1000000): shorten its lists",
-                 s->file ? s->file : "command line", s->line, s->section ? s->section : op->name, total);
+    if (over) {
+        char o[300];
+        snprintf(err, errn, "%s[%s] expands to more than %d cases, the limit (the product of its lists "
+                            "times seeds): shorten its lists or seeds",
+                 origin(s, o, sizeof o), s->section ? s->section : op->name, UD_MAX_CASES);
+        return -1;
+    }
+    return 0;
+}
+
+int ud_spec_count(const ud_spec *s, size_t *count, char *err, size_t errn)
+{
+    lists *L = malloc(sizeof *L);
+    if (!L) { snprintf(err, errn, "out of memory"); return -1; }
+    int rc = parse_lists(s, L, err, errn);
+    *count = rc ? 0 : L->total;
+    free(L);
+    return rc;
+}
+
+int ud_spec_expand(const ud_spec *s, ud_case **cases, size_t *ncases, char *err, size_t errn)
+{
+    const ud_op *op = s->op;
+    lists *L = malloc(sizeof *L);
+    if (!L) { snprintf(err, errn, "out of memory"); return -1; }
+    if (parse_lists(s, L, err, errn)) { free(L); return -1; }
+    size_t total = L->total;
+    if (*ncases + total > UD_MAX_CASES) {
+        char o[300];
+        snprintf(err, errn, "%s[%s] expands to %zu cases, %zu in all with the %zu before it: more than %d",
+                 origin(s, o, sizeof o), s->section ? s->section : op->name, total,
+                 *ncases + total, *ncases, UD_MAX_CASES);
+        free(L);
         return -1;
     }
     ud_case *arr = realloc(*cases, (*ncases + total) * sizeof *arr);
-    if (!arr) { snprintf(err, errn, "out of memory expanding %zu cases", total); return -1; }
+    if (!arr) { snprintf(err, errn, "out of memory expanding %zu cases", total); free(L); return -1; }
     *cases = arr;
+    size_t seeds = (size_t)(s->seeds > 0 ? s->seeds : 1);
     for (size_t idx = 0; idx < total; idx++) {
         ud_case *c = &arr[*ncases];
         memset(c, 0, sizeof *c);
@@ -216,12 +280,12 @@ int ud_spec_expand(const ud_spec *s, ud_case **cases, size_t *ncases, char *err,
         c->file = s->file;
         c->line = s->line;
         size_t rest = idx;
-        uint64_t sidx = rest % (size_t)(s->seeds > 0 ? s->seeds : 1);
-        rest /= (size_t)(s->seeds > 0 ? s->seeds : 1);
+        uint64_t sidx = rest % seeds;
+        rest /= seeds;
         c->seed = s->seed0 + sidx;
         for (int k = op->nparams - 1; k >= 0; k--) {
-            const item *it = &items[k][rest % (size_t)nitems[k]];
-            rest /= (size_t)nitems[k];
+            const item *it = &L->items[k][rest % (size_t)L->nitems[k]];
+            rest /= (size_t)L->nitems[k];
             c->p[k] = it->is_range ? draw(&op->params[k], it, c->seed, k) : it->v;
         }
         memcpy(c->budget_ulp, s->budget_ulp, sizeof c->budget_ulp);
@@ -229,10 +293,13 @@ int ud_spec_expand(const ud_spec *s, ud_case **cases, size_t *ncases, char *err,
         ud_case_format_label(c);
         char msg[400];
         if (ud_case_validate(c, msg, sizeof msg)) {
-            snprintf(err, errn, "%s:%d: %s: %s", s->file ? s->file : "command line", s->line, c->label, msg);
+            char o[300];
+            snprintf(err, errn, "%s%s: %s", origin(s, o, sizeof o), c->label, msg);
+            free(L);
             return -1;
         }
         (*ncases)++;
     }
+    free(L);
     return 0;
 }

@@ -23,9 +23,18 @@ typedef struct {
 } ud_spec;
 
 void ud_spec_init(ud_spec *s, const ud_op *op);
+/* The most cases one run holds (a section, or all of a corpus together): a case takes about
+ * half a kilobyte before it runs, and a product of lists grows fast. */
+#define UD_MAX_CASES 1000000
+/* The number of cases s expands to, counted without building them and without wrapping
+ * around (more than UD_MAX_CASES is an error). Returns 0, or -1 with a message in err. */
+int ud_spec_count(const ud_spec *s, size_t *count, char *err, size_t errn);
 /* Appends the expanded cases to *cases (realloc'd). Returns 0, or -1 with a message
- * "file:line: ..." (or "--param: ...") in err. */
+ * "file:line: ..." (or "--param: ...") in err; also when *ncases plus the new ones would be
+ * more than UD_MAX_CASES. On error *cases may have been reallocated: the caller frees it. */
 int ud_spec_expand(const ud_spec *s, ud_case **cases, size_t *ncases, char *err, size_t errn);
+/* A parameter's allowed range as text: integers in full ("0..1048576"), reals with %g. */
+void ud_param_range_text(const ud_param *p, char *buf, size_t n);
 /* Largest number of elements any single tensor of a case may have (guards typos such as
  * tokens = 40960000). */
 #define UD_MAX_TENSOR_ELEMS ((int64_t)1 << 31)

@@ -16,6 +16,7 @@
 
 #include "harness/cache/cache_check.h"
 #include "numerics/status.h"
+#include "harness/core/files.h"
 #include "harness/ops/registry.h"
 #include "harness/cases/spec.h"
 #include "harness/exec/execute.h"
@@ -193,13 +194,17 @@ static int check_one(const opts *o, const ud_case *c, ud_cache_policy pol, ud_ba
 
 static int replay(const opts *o, ud_backend be)
 {
-    FILE *f = fopen(o->replay, "r");
-    if (!f) { perror(o->replay); return UD_EXIT_USAGE; }
-    char *text = malloc(1 << 16);
-    if (!text) { fclose(f); return UD_EXIT_INTERNAL; }
-    size_t n = fread(text, 1, (1 << 16) - 1, f);
-    fclose(f);
-    text[n] = 0;
+    /* A reproducer is a few lines: a file over 64 KiB is refused, never read in part, and only
+     * a regular file is read (a FIFO would block). */
+    char why[256];
+    size_t n = 0;
+    char *text = ud_read_regular(o->replay, (size_t)1 << 16, &n, why, sizeof why);
+    if (!text) { fprintf(stderr, "ulpdiff cache-check: %s: cannot read: %s\n", o->replay, why); return UD_EXIT_USAGE; }
+    if (memchr(text, 0, n)) {
+        fprintf(stderr, "ulpdiff cache-check: %s:1: not a text file (NUL byte)\n", o->replay);
+        free(text);
+        return UD_EXIT_USAGE;
+    }
     ud_cache_seq s;
     char err[800];
     int rc = ud_cache_seq_parse(text, o->replay, ud_op_find, &s, err, sizeof err);

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness/core/files.h"
+
 #include "numerics/status.h"
 
 const char *ud_npy_descr(ud_dtype t)
@@ -85,8 +87,9 @@ static const char *dict_value(const char *dict, const char *key)
 int ud_npy_read_header(const char *path, ud_npy_header *h, char *err, size_t errn)
 {
     memset(h, 0, sizeof *h);
-    FILE *f = fopen(path, "rb");
-    if (!f) { snprintf(err, errn, "%s", errno == ENOENT ? "missing" : strerror(errno)); return -1; }
+    char why[160];
+    FILE *f = ud_fopen_regular(path, why, sizeof why);   /* a FIFO would block the read forever */
+    if (!f) { snprintf(err, errn, "%s", errno == ENOENT ? "missing" : why); return -1; }
     unsigned char pre[12];
     int rc = -1;
     char *dict = NULL;
@@ -212,8 +215,8 @@ int ud_npy_load(const char *path, ud_tensor *t, const char *what, char *err, siz
     ud_npy_header h;
     char why[256];
     if (ud_npy_read_header(path, &h, why, sizeof why)) { snprintf(err, errn, "%s: %s", path, why); return -1; }
-    FILE *f = fopen(path, "rb");
-    if (!f) { snprintf(err, errn, "%s: %s (%s)", path, strerror(errno), what); return -1; }
+    FILE *f = ud_fopen_regular(path, why, sizeof why);
+    if (!f) { snprintf(err, errn, "%s: %s (%s)", path, why, what); return -1; }
     size_t bytes = ud_tensor_bytes(t);
     int ok = fseek(f, h.data_offset, SEEK_SET) == 0 && (bytes == 0 || fread(t->host, 1, bytes, f) == bytes);
     fclose(f);
