@@ -3,6 +3,7 @@
 #   tests/test_*.cu       nvcc-compiled host programs, no GPU needed (label unit)
 #   tests/gpu_*.c         tests that need a CUDA device (label gpu)
 #   tests/cli/*.sh        end-to-end checks of the ulpdiff command (label unit)
+#   fuzz/*.c              fuzz targets; outside -DUD_FUZZ=ON each runs its seed corpus (label unit)
 file(GLOB UD_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/test_*.c)
 if(CRITERION_FOUND)
   foreach(src ${UD_TESTS})
@@ -54,6 +55,13 @@ foreach(src ${UD_CLI_TESTS})
   add_test(NAME cli_${name} COMMAND bash ${src} $<TARGET_FILE:ulpdiff>)
   set_tests_properties(cli_${name} PROPERTIES LABELS "unit" WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 endforeach()
+if(UD_SANITIZE)
+  # Worker processes that fault on purpose (isolation.sh's crash probes) must die by their
+  # signal, as in a release build, not by AddressSanitizer's report and exit 1.
+  set_tests_properties(cli_isolation PROPERTIES ENVIRONMENT "ASAN_OPTIONS=handle_segv=0:handle_sigbus=0:handle_abort=0")
+endif()
+
+include(${CMAKE_SOURCE_DIR}/fuzz/fuzz.cmake)
 
 # tests/plugin: shared libraries that `ulpdiff run --impl` loads (include/ulpdiff_plugin.h), in
 # <build>/plugins for tests/cli/plugin.sh: a correct implementation, a buggy one, and one

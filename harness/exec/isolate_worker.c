@@ -8,6 +8,7 @@
 #include "harness/exec/isolate_wire.h"
 
 #include <fcntl.h>
+#include <mpfr.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -88,6 +89,7 @@ static void *worker_thread(void *arg)
         free(s);
     }
     free(wr);
+    mpfr_free_cache();   /* this thread's MPFR constant caches: only it can free them */
     return NULL;
 }
 

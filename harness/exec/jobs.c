@@ -3,6 +3,7 @@
 #include "harness/exec/jobs.h"
 
 #include <errno.h>
+#include <mpfr.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,8 @@ static int step(pool *p)
 static void *worker(void *arg)
 {
     while (step(arg)) {}
+    /* MPFR keeps per-thread caches of constants (pi, log 2) that only the thread can free. */
+    mpfr_free_cache();
     return NULL;
 }
 
