@@ -2,13 +2,16 @@
  * run's metadata, the summary table (op x dtype x backend), an inline SVG histogram of ULP
  * error per operator and dtype (log-scaled counts; bars past 1 ulp in orange, NaN/Inf
  * mismatches and the clamped top bin in red; hovering a bar shows its count through SVG
- * <title>), the findings, and the worst cases with their worst elements. */
+ * <title>), failures by parameter value (byparam.h: each value's failure rate as a bar),
+ * the findings, and the worst cases (by error as a fraction of budget, which decides pass or
+ * fail) with their worst elements. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "numerics/status.h"
+#include "reports/byparam.h"
 #include "reports/report.h"
 #include "harness/core/files.h"
 
@@ -32,9 +35,24 @@ static void esc(FILE *f, const char *s)
 typedef struct {
     const char *op, *dt, *be;
     size_t cases, failed;
-    double max_ulp, sum_mean;
+    double max_ulp, sum_mean, frac;
     uint64_t hist[UD_HIST_BINS];
 } group;
+
+/* The largest budget fraction over a result's outputs. */
+static double result_frac(const ud_result *r)
+{
+    double f = 0.0;
+    for (int o = 0; o < r->nout; o++)
+        if (r->out[o].budget_frac > f) f = r->out[o].budget_frac;
+    return f;
+}
+
+static void frac_cell(FILE *f, double v)
+{
+    if (isinf(v)) fputs("<td class=\"num\">NaN/Inf</td>", f);
+    else fprintf(f, "<td class=\"num\">%.3g</td>", v);
+}
 
 static size_t make_groups(const ud_result *res, const int *ran, size_t n, group *g, int by_backend)
 {
@@ -55,8 +73,9 @@ static size_t make_groups(const ud_result *res, const int *ran, size_t n, group 
         }
         g[k].cases++;
         if (r->nfindings) g[k].failed++;
-        double m = ud_result_max_ulp(r);
+        double m = ud_result_max_ulp(r), fr = result_frac(r);
         if (m > g[k].max_ulp) g[k].max_ulp = m;
+        if (fr > g[k].frac) g[k].frac = fr;
         for (int o = 0; o < r->nout; o++) {
             g[k].sum_mean += r->out[o].mean_ulp / r->nout;
             for (int b = 0; b < UD_HIST_BINS; b++) g[k].hist[b] += r->out[o].hist[b];
@@ -146,6 +165,9 @@ static void style(FILE *f)
           ".verdict{display:inline-block;padding:2px 10px;border-radius:4px;color:#fff;font-weight:bold}\n"
           ".ok{background:#2e7d32}.bad{background:#c62828}.meta td{border:none;padding:1px 10px 1px 0}\n"
           ".hists svg{margin:0 12px 12px 0;border:1px solid #eee;background:#fff}\n"
+          ".bp td{vertical-align:middle}.chip{display:inline-block;margin:2px 6px 2px 0;padding:1px 8px;border:1px solid #ccc;"
+          "border-radius:3px;white-space:nowrap;font-size:12px}.chip b{margin-left:4px}.chip small{color:#666;margin-left:3px}\n"
+          "h3{font-size:14px;margin:14px 0 4px}.note{color:#666;font-size:12px}\n"
           "</style>\n",
           f);
 }
@@ -172,7 +194,7 @@ static int write_page(FILE *f, void *arg)
         if (!ran[i]) continue;
         total++;
         if (res[i].nfindings) failed++;
-        if (!res[i].skipped && res[i].nout) { rk[nrk].i = i; rk[nrk].v = ud_result_max_ulp(&res[i]); nrk++; }
+        if (!res[i].skipped && res[i].nout) { rk[nrk].i = i; rk[nrk].v = result_frac(&res[i]); nrk++; }
     }
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>ulpdiff report</title>\n", f);
     style(f);
@@ -195,16 +217,52 @@ static int write_page(FILE *f, void *arg)
     /* Summary */
     size_t ng = make_groups(res, ran, n, g, 1);
     fputs("<h2>Summary</h2>\n<table><tr><th>operator</th><th>dtype</th><th>backend</th><th>cases</th><th>failed</th>"
-          "<th>max ulp</th><th>mean ulp (avg)</th><th></th></tr>\n", f);
+          "<th>worst / budget</th><th>max ulp</th><th>mean ulp (avg)</th><th></th></tr>\n", f);
     for (size_t k = 0; k < ng; k++) {
         fprintf(f, "<tr class=\"%s\"><td>", g[k].failed ? "fail" : "pass");
         esc(f, g[k].op);
-        fprintf(f, "</td><td>%s</td><td>%s</td><td class=\"num\">%zu</td><td class=\"num\">%zu</td>"
-                   "<td class=\"num\">%.4g</td><td class=\"num\">%.3g</td><td class=\"v\">%s</td></tr>\n",
-                g[k].dt, g[k].be, g[k].cases, g[k].failed, g[k].max_ulp, g[k].cases ? g[k].sum_mean / g[k].cases : 0.0,
-                g[k].failed ? "FAIL" : "pass");
+        fprintf(f, "</td><td>%s</td><td>%s</td><td class=\"num\">%zu</td><td class=\"num\">%zu</td>", g[k].dt, g[k].be,
+                g[k].cases, g[k].failed);
+        frac_cell(f, g[k].frac);
+        fprintf(f, "<td class=\"num\">%.4g</td><td class=\"num\">%.3g</td><td class=\"v\">%s</td></tr>\n", g[k].max_ulp,
+                g[k].cases ? g[k].sum_mean / g[k].cases : 0.0, g[k].failed ? "FAIL" : "pass");
     }
-    fputs("</table>\n", f);
+    fputs("</table>\n<p class=\"note\">worst / budget: the worst element's error as a fraction of its own budget "
+          "(an element passes at &le; 1): what decides pass or fail. max ulp: the largest error in ulps, which a "
+          "condition-scaled budget (cancellation) can allow to be large.</p>\n", f);
+
+    /* Failures by parameter value */
+    ud_bp_group *bp = NULL;
+    size_t nbp = 0;
+    if (failed && ud_byparam(res, ran, n, &bp, &nbp) == 0 && nbp) {
+        fputs("<h2>Failures by parameter value</h2>\n<p class=\"note\">For each operator with failures, the share "
+              "of each parameter value's cases that failed (red: failed). Parameters whose every value fails alike are "
+              "left out.</p>\n", f);
+        for (size_t k = 0; k < nbp; k++) {
+            char name[160];
+            ud_bp_name(&bp[k], name, sizeof name);
+            fputs("<h3>", f);
+            esc(f, name);
+            fprintf(f, ": %zu of %zu cases failed</h3>\n", bp[k].failed, bp[k].cases);
+            if (!bp[k].nparams) { fputs("<p class=\"note\">Every parameter value fails alike.</p>\n", f); continue; }
+            fputs("<table class=\"bp\">\n", f);
+            for (int p = 0; p < bp[k].nparams; p++) {
+                const ud_bp_param *P = &bp[k].params[p];
+                fprintf(f, "<tr><th>%s</th><td>", bp[k].op->params[P->param].name);
+                for (int v = 0; v < P->nvalues; v++) {
+                    const ud_bp_value *V = &P->values[v];
+                    double pct = 100.0 * (double)V->failed / (double)V->cases;
+                    fprintf(f, "<span class=\"chip\" style=\"background:linear-gradient(to right,#f3a59b %.1f%%,#e8f5e9 "
+                               "%.1f%%)\" title=\"%zu of %zu cases failed\">", pct, pct, V->failed, V->cases);
+                    esc(f, V->text);
+                    fprintf(f, "<b>%.0f%%</b><small>%zu/%zu</small></span>", pct, V->failed, V->cases);
+                }
+                fputs("</td></tr>\n", f);
+            }
+            fputs("</table>\n", f);
+        }
+    }
+    free(bp);
 
     /* Histograms per operator and dtype (all backends together) */
     ng = make_groups(res, ran, n, g, 0);
@@ -240,8 +298,9 @@ static int write_page(FILE *f, void *arg)
 
     /* Worst cases */
     qsort(rk, nrk, sizeof *rk, cmp_ranked);
-    fprintf(f, "<h2>Worst cases (by max ULP error)</h2>\n<table><tr><th>case</th><th>output</th><th>max ulp</th>"
-               "<th>mean</th><th>p99.9</th><th>over budget</th><th>worst element: got / exact</th><th>inputs</th></tr>\n");
+    fprintf(f, "<h2>Worst cases (by error as a fraction of budget)</h2>\n<table><tr><th>case</th><th>output</th>"
+               "<th>worst / budget</th><th>max ulp</th><th>mean</th><th>p99.9</th><th>over budget</th>"
+               "<th>worst element: got / exact</th><th>inputs</th></tr>\n");
     for (size_t j = 0; j < nrk && j < MAX_WORST; j++) {
         const ud_result *r = &res[rk[j].i];
         for (int o = 0; o < r->nout; o++) {
@@ -252,9 +311,11 @@ static int write_page(FILE *f, void *arg)
                 esc(f, r->c.label);
                 fprintf(f, " [%s]</td>", ud_backend_name(r->backend));
             }
-            fprintf(f, "<td>%s (%s)</td><td class=\"num\">%.4g</td><td class=\"num\">%.3g</td><td class=\"num\">%.3g</td>"
+            fprintf(f, "<td>%s (%s)</td>", s->name ? s->name : "?", ud_dtype_name(s->dtype));
+            frac_cell(f, s->budget_frac);
+            fprintf(f, "<td class=\"num\">%.4g</td><td class=\"num\">%.3g</td><td class=\"num\">%.3g</td>"
                        "<td class=\"num\">%zu/%zu</td><td class=\"mono\">",
-                    s->name ? s->name : "?", ud_dtype_name(s->dtype), s->max_ulp, s->mean_ulp, s->p999, s->n_over, s->n);
+                    s->max_ulp, s->mean_ulp, s->p999, s->n_over, s->n);
             if (s->has_worst)
                 fprintf(f, "%s got %a (%.9g)<br>exact %a (%.17g)<br>= %.4g ulp", s->worst_coords, s->worst_got, s->worst_got,
                         s->worst_exact, s->worst_exact, s->worst_ulp);

@@ -8,8 +8,14 @@ set -uo pipefail
 build=${1:-build}
 out=$build/reports
 mkdir -p "$out"
-"$build/ulpdiff" run --backend auto --json "$out/report.json" --junit "$out/junit.xml" --html "$out/report.html" \
-  --regressions "$out/regressions" 2>&1 | tee "$out/run.txt"
+run=("$build/ulpdiff" run --backend auto --json "$out/report.json" --junit "$out/junit.xml" --html "$out/report.html"
+     --regressions "$out/regressions")
+if [ -t 2 ]; then
+  # A terminal keeps stderr: the live progress line is drawn there, not copied into run.txt.
+  "${run[@]}" | tee "$out/run.txt"
+else
+  "${run[@]}" 2>&1 | tee "$out/run.txt"
+fi
 rc=${PIPESTATUS[0]}
 echo "reports: $out/run.txt $out/report.json $out/junit.xml $out/report.html"
 exit "$rc"

@@ -12,6 +12,7 @@
 
 #include "numerics/ud_portable.h"
 #include "numerics/status.h"
+#include "harness/exec/jobs.h"
 
 /* A passing call right after another call (nothing changed in between) that derived again:
  * the cache is not reused. */
@@ -130,7 +131,10 @@ int ud_cache_random(const ud_case *c, ud_cache_policy policy, const char *varian
     if (len > UD_MAX_STEPS) len = UD_MAX_STEPS;
     ud_module env;   /* only its shape: parameters, devices, activation dtype, configurations */
     int rc = ud_module_init(&env, c, policy, o);
+    ud_progress pr;   /* thousands of sequences take minutes: say how far (jobs.h) */
+    ud_progress_init_what(&pr, ud_progress_mode(1, 0), (size_t)nseq, "random sequences");
     for (int q = 0; rc == UD_OK && q < nseq && !*found; q++) {
+        ud_progress_draw(&pr, (size_t)q, 0, NULL);
         memset(fail, 0, sizeof *fail);
         fail->c = *c;
         fail->policy = policy;
@@ -146,6 +150,7 @@ int ud_cache_random(const ud_case *c, ud_cache_policy policy, const char *varian
             *found = 1;
         }
     }
+    ud_progress_clear(&pr);
     ud_module_free(&env);
     return rc;
 }

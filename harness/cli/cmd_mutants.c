@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "numerics/status.h"
+#include "harness/exec/jobs.h"
 #include "harness/cli/cli.h"
 #include "harness/cli/post_checks.h"
 #include "harness/cases/select.h"
@@ -50,7 +51,7 @@ static int score_matrix(const ud_cli *o, const ud_executor *ex, const ud_selecti
     if (ud_mutants_matrix(sel->cases, sel->n, sel->only, &all, &nall) != UD_OK) return UD_EXIT_INTERNAL;
     ud_run_opts ro = {ex->backend, o->mpfr, NULL, o->repeat, o->cross_check, NULL};
     ud_attach_post_checks(&ro);
-    ud_pool_opts po = {o->jobs, 0.0, isatty(STDERR_FILENO)};
+    ud_pool_opts po = {o->jobs, 0.0, ud_progress_mode(o->quiet, o->verbose)};
     ud_batch b;
     ud_mutation_score s;
     int rc = UD_EXIT_INTERNAL;
@@ -77,6 +78,7 @@ int ud_cmd_mutants(ud_cli *o)
     int rc = 0;
     if (o->op && !(sel.only = ud_select_find_op(o->op, "--op"))) rc = UD_EXIT_USAGE;
     if (!rc) rc = ud_select_corpus(&so, &sel);   /* mutants always score a corpus: --op picks its operator */
+    if (!rc && ud_cases_fit_memory("ulpdiff mutants", sel.cases, sel.n, o->jobs)) rc = UD_EXIT_USAGE;
     ud_executor ex;
     if (!rc) {
         ud_exec_request rq = {"ulpdiff", o->backend, o->isolate, o->case_timeout};

@@ -1,18 +1,52 @@
 /* report_run.c — reporting a run (report_run.h). */
 #include "harness/cli/report_run.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "numerics/status.h"
 #include "reports/text.h"
 #include "harness/cases/select.h"
+#include "harness/exec/jobs.h"
 #include "harness/exec/shrink.h"
+
+/* A report path must be writable as a file before the first case runs: a directory, or a
+ * directory that does not exist, is found out now, not after hours of cases. */
+static int report_path_ok(const char *flag, const char *path)
+{
+    struct stat sb;
+    if (!path) return 1;
+    if (!*path) { fprintf(stderr, "ulpdiff: %s: empty file name\n", flag); return 0; }
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "ulpdiff: %s %s: is a directory; name a file in it (e.g. %s/report)\n", flag, path, path);
+        return 0;
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    if (stat(dir, &sb) || !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "ulpdiff: %s %s: directory %s does not exist\n", flag, path, dir);
+        return 0;
+    }
+    if (access(dir, W_OK)) {
+        fprintf(stderr, "ulpdiff: %s %s: directory %s is not writable: %s\n", flag, path, dir, strerror(errno));
+        return 0;
+    }
+    return 1;
+}
 
 int ud_run_report_open(ud_run_report *r, const ud_run_report_opts *o, const ud_report_meta *meta)
 {
     memset(r, 0, sizeof *r);
+    if (!report_path_ok("--json", o->json) || !report_path_ok("--junit", o->junit) || !report_path_ok("--html", o->html))
+        return UD_EUSAGE;
     r->o = o;
     r->meta = *meta;
     if (o->json && !(r->json = ud_json_open(o->json, &r->meta))) return UD_EINTERNAL;
@@ -24,8 +58,13 @@ void ud_run_report_case(void *user, size_t i, const ud_result *res, int status)
     (void)i;
     (void)status;
     ud_run_report *r = user;
-    if (!r->o->quiet || res->nfindings) ud_text_case(stdout, res, r->o->verbose);
-    fflush(stdout);
+    /* A passing case is one line of 11k in the main job: printed with -v only. A failing case
+     * is printed in full, as it comes; the progress line (jobs.h) says how far the run is. */
+    if (r->o->verbose || res->nfindings) {
+        ud_progress_hide();
+        ud_text_case(stdout, res, r->o->verbose);
+        fflush(stdout);
+    }
     if (r->json && !r->json_failed && ud_json_append(r->json, res)) r->json_failed = 1;
 }
 

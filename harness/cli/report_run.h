@@ -25,7 +25,9 @@ typedef struct {
     int json_failed;
 } ud_run_report;
 
-/* Starts the report (the JSON stream when asked for). Returns UD_OK or UD_EINTERNAL. */
+/* Starts the report (the JSON stream when asked for). Returns UD_OK; UD_EUSAGE when a report
+ * path is a directory or lies in a directory that does not exist or cannot be written (message
+ * printed; nothing has run); UD_EINTERNAL when the JSON stream cannot be opened. */
 int ud_run_report_open(ud_run_report *r, const ud_run_report_opts *o, const ud_report_meta *meta);
 
 /* The ud_case_done_fn of a run (user: the ud_run_report). */

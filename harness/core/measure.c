@@ -126,6 +126,7 @@ int ud_compare_output(const ud_tensor *out, const ud_ref *ref, ud_budget b,
         int special = unwritten || mismatch;
         if (unwritten) st->n_unwritten++;
         else if (mismatch) st->n_nan_mismatch++;
+        if (special) st->budget_frac = INFINITY;
         else {
             errs[nerr++] = (float)best_ulp;
             sum += best_ulp;
@@ -133,6 +134,7 @@ int ud_compare_output(const ud_tensor *out, const ud_ref *ref, ud_budget b,
             if (isfinite(best_scaled) && best_scaled > st->max_scaled) st->max_scaled = best_scaled;
             if (best_lat != INT64_MAX && best_lat > st->max_lattice) st->max_lattice = best_lat;
             if (best_ratio > 1.0) st->n_over++;
+            if (best_ratio > st->budget_frac) st->budget_frac = best_ratio;
         }
         st->hist[special ? UD_HIST_BINS - 1 : hist_bin(best_ulp)]++;
         /* Worst element: the first special, else the largest excess over tolerance. */

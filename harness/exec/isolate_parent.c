@@ -224,9 +224,9 @@ typedef struct {
     int have_worker;
     int fruitless;           /* workers in a row that ended before finishing a case */
     int restarts;
-    double t0, deadline, last_draw;
+    double t0, deadline;
     size_t emitted, ran, failing;
-    int shown;               /* a progress line is on the terminal */
+    ud_progress pr;          /* the progress line (jobs.h) */
 } sched;
 
 /* Case i to the front of the queue (it runs next). */
@@ -504,18 +504,14 @@ static void worker_ended(sched *s)
     s->have_worker = 0;
 }
 
-static void clear_progress(sched *s)
-{
-    if (s->shown) { fputs("\r\033[K", stderr); fflush(stderr); s->shown = 0; }
-}
+static void clear_progress(sched *s) { ud_progress_clear(&s->pr); }
 
 /* Finished cases to the caller, in case order. */
 static void deliver(sched *s)
 {
     while (s->emitted < s->n && (s->state[s->emitted] == UD_CASE_DONE || s->state[s->emitted] == UD_CASE_NOT_RUN)) {
         size_t i = s->emitted;
-        if (s->state[i] == UD_CASE_DONE) {
-            clear_progress(s);
+        if (s->state[i] == UD_CASE_DONE) {   /* the callback hides the progress line to print */
             s->ran++;
             if (s->res[i].nfindings) s->failing++;
             if (s->done) s->done(s->user, i, &s->res[i], s->status[i]);
@@ -524,17 +520,12 @@ static void deliver(sched *s)
     }
 }
 
-/* The progress line, at most five times a second. */
+/* The progress line (throttled by ud_progress_draw). */
 static void draw_progress(sched *s)
 {
-    if (!s->po->progress || s->emitted >= s->n || (s->last_draw >= 0 && now_s() - s->last_draw <= 0.2)) return;
-    s->last_draw = now_s();
-    double elapsed = s->last_draw - s->t0;
-    double eta = s->emitted ? elapsed / (double)s->emitted * (double)(s->n - s->emitted) : 0.0;
-    fprintf(stderr, "\r\033[K[%zu/%zu] %zu failing, %d worker restarts, %.1fs elapsed, ETA %.0fs", s->emitted, s->n,
-            s->failing, s->restarts, elapsed, eta);
-    fflush(stderr);
-    s->shown = 1;
+    char extra[48];
+    snprintf(extra, sizeof extra, "%d worker restart%s,", s->restarts, s->restarts == 1 ? "" : "s");
+    ud_progress_draw(&s->pr, s->emitted, s->failing, s->restarts ? extra : NULL);
 }
 
 /* Nothing left to run and no worker: anything still pending was never handed out. */
@@ -575,7 +566,7 @@ size_t ud_run_cases_isolated(const ud_case *cases, size_t n, const ud_run_opts *
     void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);
     s.t0 = now_s();
     s.deadline = po->budget_seconds > 0 ? s.t0 + po->budget_seconds : 0.0;
-    s.last_draw = -1.0;
+    ud_progress_init(&s.pr, po->progress, n);
     while (s.emitted < n) {
         if (ensure_worker(&s)) continue;
         dispatch(&s);

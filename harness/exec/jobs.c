@@ -17,6 +17,39 @@ int ud_default_jobs(void)
     return n < 1 ? 1 : n > 256 ? 256 : (int)n;
 }
 
+double ud_physical_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && size > 0 ? (double)pages * (double)size : 0.0;
+}
+
+int ud_cases_fit_memory(const char *who, const ud_case *cases, size_t n, int jobs)
+{
+    double mem = ud_physical_memory(), worst = 0.0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        double b = ud_case_footprint(&cases[i]);
+        if (b > worst) { worst = b; at = i; }
+    }
+    if (!n || mem <= 0.0) return 0;
+    size_t conc = jobs > 1 ? (size_t)jobs : 1;
+    if (conc > n) conc = n;
+    if (worst * (double)conc <= mem) return 0;
+    const ud_case *c = &cases[at];
+    char where[600] = "";
+    if (c->file) snprintf(where, sizeof where, " (%s:%d)", c->file, c->line);
+    if (worst > mem) {
+        fprintf(stderr, "%s: %s%s needs %.3g GB while it runs, more than this machine's %.3g GB of memory; "
+                        "nothing was run (make the case smaller)\n", who, c->label, where, worst / 1e9, mem / 1e9);
+    } else {
+        size_t fit = (size_t)(mem / worst);
+        fprintf(stderr, "%s: %s%s needs %.3g GB while it runs; %zu such cases at once (--jobs %d) need %.3g GB, "
+                        "more than this machine's %.3g GB of memory; nothing was run (--jobs %zu fits)\n",
+                who, c->label, where, worst / 1e9, conc, jobs, worst * (double)conc / 1e9, mem / 1e9, fit);
+    }
+    return -1;
+}
+
 static double now_s(void)
 {
     struct timespec t;
@@ -66,11 +99,72 @@ static void *worker(void *arg)
     return NULL;
 }
 
-static void progress(size_t done, size_t total, size_t failing, double elapsed)
+/* "42s", "3m05s", "1h02m" */
+static void dur_text(double s, char *buf, size_t n)
 {
-    double eta = done ? elapsed / (double)done * (double)(total - done) : 0.0;
-    fprintf(stderr, "\r\033[K[%zu/%zu] %zu failing, %.1fs elapsed, ETA %.0fs", done, total, failing, elapsed, eta);
+    if (!(s >= 0) || s > 1e7) { snprintf(buf, n, "?"); return; }
+    long t = (long)(s + 0.5);
+    if (t < 60) snprintf(buf, n, "%lds", t);
+    else if (t < 3600) snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+    else snprintf(buf, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
+}
+
+static ud_progress *on_screen;   /* the live line now drawn, for ud_progress_hide */
+
+int ud_progress_mode(int quiet, int verbose)
+{
+    if (isatty(STDERR_FILENO)) return UD_PROGRESS_LIVE;
+    return quiet || verbose ? UD_PROGRESS_NONE : UD_PROGRESS_PLAIN;
+}
+
+void ud_progress_init(ud_progress *p, int mode, size_t total)
+{
+    memset(p, 0, sizeof *p);
+    p->mode = mode;
+    p->total = total;
+    p->t0 = now_s();
+    p->last = -1.0;
+}
+
+void ud_progress_init_what(ud_progress *p, int mode, size_t total, const char *noun)
+{
+    ud_progress_init(p, mode, total);
+    p->noun = noun;
+}
+
+void ud_progress_draw(ud_progress *p, size_t done, size_t failing, const char *extra)
+{
+    if (p->mode == UD_PROGRESS_NONE || done >= p->total) return;
+    double t = now_s(), elapsed = t - p->t0;
+    if (p->mode == UD_PROGRESS_LIVE && p->last >= 0 && t - p->last <= 0.2) return;
+    if (p->mode == UD_PROGRESS_PLAIN && (elapsed < 10.0 || (p->last >= 0 && t - p->last < 30.0))) return;
+    p->last = t;
+    char el[32], eta[32];
+    dur_text(elapsed, el, sizeof el);
+    if (done) dur_text(elapsed / (double)done * (double)(p->total - done), eta, sizeof eta);
+    else snprintf(eta, sizeof eta, "?");
+    char what[96];
+    if (p->noun) snprintf(what, sizeof what, "%s]", p->noun);
+    else snprintf(what, sizeof what, "cases] %zu failing,", failing);
+    fprintf(stderr, "%s[%zu/%zu %s%s%s %s elapsed, ETA %s%s", p->mode == UD_PROGRESS_LIVE ? "\r\033[K" : "", done,
+            p->total, what, extra ? " " : "", extra ? extra : "", el, eta, p->mode == UD_PROGRESS_LIVE ? "" : "\n");
     fflush(stderr);
+    p->shown = p->mode == UD_PROGRESS_LIVE;
+    if (p->shown) on_screen = p;
+}
+
+void ud_progress_clear(ud_progress *p)
+{
+    if (on_screen == p) on_screen = NULL;
+    if (!p->shown) return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    p->shown = 0;
+}
+
+void ud_progress_hide(void)
+{
+    if (on_screen) ud_progress_clear(on_screen);
 }
 
 size_t ud_run_cases(const ud_case *cases, size_t n, const ud_run_opts *ro, const ud_pool_opts *po,
@@ -99,11 +193,11 @@ size_t ud_run_cases(const ud_case *cases, size_t n, const ud_run_opts *ro, const
         if (pthread_create(&tids[started], NULL, worker, &p)) break;
     if (nthreads && started == 0) { free(tids); return (size_t)-1; }
 
-    /* The progress line is redrawn at most every 0.2 s, and cleared before the caller prints
-     * a case so that stdout and stderr sharing a terminal do not interleave. */
+    /* The progress line is cleared before the caller prints a case, so that stdout and stderr
+     * sharing a terminal do not interleave. */
     size_t emitted = 0, ran = 0, failing = 0;
-    double last_draw = -1.0;
-    int shown = 0;
+    ud_progress pr;
+    ud_progress_init(&pr, po->progress, n);
     while (emitted < n) {
         if (!started) step(&p);   /* jobs <= 1: run on this thread */
         pthread_mutex_lock(&p.mu);
@@ -113,11 +207,7 @@ size_t ud_run_cases(const ud_case *cases, size_t n, const ud_run_opts *ro, const
             until.tv_nsec += 200 * 1000000L;
             if (until.tv_nsec >= 1000000000L) { until.tv_sec++; until.tv_nsec -= 1000000000L; }
             pthread_cond_timedwait(&p.cv, &p.mu, &until);
-            if (po->progress && (last_draw < 0 || now_s() - last_draw > 0.2)) {
-                last_draw = now_s();
-                progress(emitted, n, failing, last_draw - t0);
-                shown = 1;
-            }
+            ud_progress_draw(&pr, emitted, failing, NULL);
         }
         pthread_mutex_unlock(&p.mu);
         while (emitted < n) {
@@ -126,20 +216,15 @@ size_t ud_run_cases(const ud_case *cases, size_t n, const ud_run_opts *ro, const
             pthread_mutex_unlock(&p.mu);
             if (st == UD_CASE_PENDING) break;
             if (st == UD_CASE_DONE) {
-                if (shown) { fputs("\r\033[K", stderr); fflush(stderr); shown = 0; }
                 ran++;
                 if (res[emitted].nfindings) failing++;
-                if (done) done(user, emitted, &res[emitted], status[emitted]);
+                if (done) done(user, emitted, &res[emitted], status[emitted]);   /* it hides the line to print */
             }
             emitted++;
         }
-        if (po->progress && emitted < n && (last_draw < 0 || now_s() - last_draw > 0.2)) {
-            last_draw = now_s();
-            progress(emitted, n, failing, last_draw - t0);
-            shown = 1;
-        }
+        ud_progress_draw(&pr, emitted, failing, NULL);
     }
-    if (shown) { fputs("\r\033[K", stderr); fflush(stderr); }
+    ud_progress_clear(&pr);
     for (int t = 0; t < started; t++) pthread_join(tids[t], NULL);
     free(tids);
     pthread_mutex_destroy(&p.mu);

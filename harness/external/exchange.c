@@ -18,6 +18,7 @@
 #include "harness/cases/spec.h"
 #include "harness/core/files.h"
 #include "harness/core/tensor.h"
+#include "harness/exec/jobs.h"
 
 static void free_tensors(ud_tensor *t, int n)
 {
@@ -136,7 +137,13 @@ int ud_export_cases(const ud_case *cases, size_t n, const char *dir, const ud_ex
     json_object_set_new(root, "command", json_string(m->command ? m->command : ""));
     double bytes = 0.0;
     int rc = UD_OK;
-    for (size_t i = 0; rc == UD_OK && i < n; i++) rc = export_case(&cases[i], i, dir, jc, &bytes);
+    ud_progress pr;   /* large inputs take a while to generate and write (jobs.h) */
+    ud_progress_init_what(&pr, ud_progress_mode(0, 0), n, "cases exported");
+    for (size_t i = 0; rc == UD_OK && i < n; i++) {
+        ud_progress_draw(&pr, i, 0, NULL);
+        rc = export_case(&cases[i], i, dir, jc, &bytes);
+    }
+    ud_progress_clear(&pr);
     json_object_set_new(root, "cases", jc);
     if (rc == UD_OK) {
         char path[4400];
@@ -276,11 +283,23 @@ static int parse_budget(json_t *jb, ud_case *c, char *err, size_t n)
     const char *key;
     json_object_foreach(ulp, key, v) {
         ud_dtype t;
-        if (ud_dtype_parse(key, &t) || !json_is_number(v)) { snprintf(err, n, "bad budget.ulp entry '%s'", key); return -1; }
+        if (ud_dtype_parse(key, &t) || !ud_format(t)->is_float || !json_is_number(v)) {
+            snprintf(err, n, "bad budget.ulp entry '%s'", key);
+            return -1;
+        }
+        /* The checks a case file's budget.<dtype> gets (casefile.c): a number >= 0. */
+        if (!(json_number_value(v) >= 0) || !isfinite(json_number_value(v))) {
+            snprintf(err, n, "budget.ulp.%s = %g: expected a non-negative number of ulps", key, json_number_value(v));
+            return -1;
+        }
         c->budget_ulp[t] = json_number_value(v);
     }
     if (sc) {
         if (!json_is_number(sc)) { snprintf(err, n, "budget.scaled is not a number"); return -1; }
+        if (!(json_number_value(sc) >= 0) || !isfinite(json_number_value(sc))) {
+            snprintf(err, n, "budget.scaled = %g: expected a non-negative number", json_number_value(sc));
+            return -1;
+        }
         c->budget_scaled = json_number_value(sc);
     }
     return 0;
@@ -395,9 +414,15 @@ int ud_exchange_open(const char *dir, int skip_missing, ud_exchange **exo, ud_ca
     char mpath[4400];
     snprintf(mpath, sizeof mpath, "%s/manifest.json", dir);
     json_error_t je;
-    json_t *root = json_load_file(mpath, 0, &je);
+    char why[256];
+    size_t mlen = 0;
+    /* A regular file only: a FIFO named manifest.json would block the reader forever. */
+    char *mtext = file_missing(mpath) ? NULL : ud_read_regular(mpath, (size_t)1 << 30, &mlen, why, sizeof why);
+    json_t *root = mtext ? json_loadb(mtext, mlen, 0, &je) : NULL;
+    free(mtext);
     if (!root) {
         if (file_missing(mpath)) fprintf(err, "%s: missing: not an `ulpdiff export` directory\n", mpath);
+        else if (!mtext) fprintf(err, "%s: cannot read: %s\n", mpath, why);
         else fprintf(err, "%s:%d: %s\n", mpath, je.line, je.text);
         return 1;
     }
