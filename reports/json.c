@@ -54,6 +54,7 @@ static json_t *output_json(const ud_out_stats *s)
                                                num(s->budget.abs)));
     json_object_set_new(o, "max_ulp", num(s->max_ulp));
     json_object_set_new(o, "mean_ulp", num(s->mean_ulp));
+    json_object_set_new(o, "budget_fraction", num(s->budget_frac));   /* worst |y - r| / tolerance */
     json_object_set_new(o, "p50", num(s->p50));
     json_object_set_new(o, "p99", num(s->p99));
     json_object_set_new(o, "p999", num(s->p999));

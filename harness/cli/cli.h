@@ -22,6 +22,7 @@ typedef struct {
     int mpfr, verbose, quiet, dry_run, shrink, shrink_max, jobs;
     int isolate;              /* -1: by backend (cuda/auto on, cpu off) */
     int repeat, cross_check;
+    int allow_empty;          /* --allow-empty: an empty selection is not an error */
     double case_timeout;
     int shard_k, shard_n;
     long long max_cases, per_op;

@@ -20,6 +20,7 @@
 #include "harness/cases/identity.h"
 #include "harness/cases/select.h"
 #include "harness/exec/execute.h"
+#include "harness/exec/jobs.h"
 #include "harness/external/exchange.h"
 #include "harness/external/plugin.h"
 #include "ud_git_commit.h"
@@ -102,6 +103,7 @@ static int select_cases(invocation *v)
     ud_cli *o = v->o;
     ud_select_opts so = {"run", o->op, o->mutant, o->seed, o->seeds, o->pnames, o->pvals, o->np, o->pos, o->npos,
                          o->shard_k, o->shard_n, o->max_cases, o->per_op};
+    so.allow_empty = o->allow_empty;
     int rc = ud_select_resolve(&so, &v->sel);
     if (!rc) rc = v->is_check ? open_exchange(v) : ud_select_load(&so, &v->sel);
     if (!rc) rc = ud_identity_take(&so, &v->sel, &v->ident);
@@ -180,6 +182,7 @@ static int setup_execution(invocation *v)
 static int run_and_report(invocation *v)
 {
     const ud_cli *o = v->o;
+    if (ud_cases_fit_memory("ulpdiff", v->sel.cases, v->sel.n, o->jobs)) return UD_EXIT_USAGE;
     if (ud_identity_index(&v->ident, &v->sel)) return UD_EXIT_INTERNAL;   /* after --impl left cases out */
     ud_report_meta meta;
     memset(&meta, 0, sizeof meta);
@@ -210,8 +213,10 @@ static int run_and_report(invocation *v)
     ud_run_report rep;
     ud_batch b;
     int rc = UD_EXIT_INTERNAL;
-    if (ud_run_report_open(&rep, &rop, &meta) == UD_OK) {
-        ud_pool_opts po = {o->jobs, o->budget_seconds, isatty(STDERR_FILENO)};
+    int orc = ud_run_report_open(&rep, &rop, &meta);
+    if (orc == UD_EUSAGE) rc = UD_EXIT_USAGE;   /* a report path that cannot be written: nothing ran */
+    if (orc == UD_OK) {
+        ud_pool_opts po = {o->jobs, o->budget_seconds, ud_progress_mode(o->quiet, o->verbose)};
         if (ud_exec_run(&v->exe, v->sel.cases, v->sel.n, &ro, &po, ud_run_report_case, &rep, &b) == UD_OK) {
             rc = ud_run_report_close(&rep, &ro, &b);
             if (o->rates) ud_rates_print(stdout, b.res, b.ran, b.n);

@@ -71,6 +71,8 @@ static void usage(FILE *f)
             "                         for bit (`nondeterminism` finding otherwise)\n"
             "  --cross-check          cuda: also run the cpu kernel of operators whose backends share a\n"
             "                         reduction order; outputs must agree bit for bit (`backend-mismatch`)\n"
+            "  --allow-empty          selecting no case (an empty directory, a shard past the end) passes\n"
+            "                         instead of exit 2\n"
             "options for run:\n"
             "  --shard I/N            run shard I of N (1-based): case k when k mod N == I-1\n"
             "  --max-cases N          run at most N cases (after sharding)\n"
@@ -106,6 +108,27 @@ static int parse_count(const char *flag, const char *v, long long lo, long long 
     return 0;
 }
 
+/* The options of run, export, check and mutants that take a value. */
+static int takes_value(const char *a)
+{
+    static const char *const with_value[] = {
+        "--op", "--mutant", "--backend", "--seed", "--seeds", "--repeat", "--case-timeout", "--jobs", "-j",
+        "--shard", "--max-cases", "--per-op", "--budget-seconds", "--shrink-max", "--json", "--junit", "--html",
+        "--regressions", "--impl", "--dir", "--devices", NULL};
+    for (int i = 0; with_value[i]; i++)
+        if (strcmp(a, with_value[i]) == 0) return 1;
+    return 0;
+}
+
+/* Is `name` a parameter of any operator? */
+static int ud_param_known(const char *name)
+{
+    for (int i = 0; i < ud_op_count(); i++)
+        for (int k = 0; k < ud_op_at(i)->nparams; k++)
+            if (strcmp(ud_op_at(i)->params[k].name, name) == 0) return 1;
+    return 0;
+}
+
 /* cmd: "run" or "mutants". Unknown --flags are operator parameters for run only. Returns 0,
  * -1 on a usage error (message printed), 1 after printing --help. */
 static int parse_cli(const char *cmd, int argc, char **argv, ud_cli *o)
@@ -136,6 +159,7 @@ static int parse_cli(const char *cmd, int argc, char **argv, ud_cli *o)
         if (strcmp(a, "--isolate") == 0) { o->isolate = 1; continue; }
         if (strcmp(a, "--no-isolate") == 0) { o->isolate = 0; continue; }
         if (strcmp(a, "--cross-check") == 0) { o->cross_check = 1; continue; }
+        if (strcmp(a, "--allow-empty") == 0) { o->allow_empty = 1; continue; }
         if (is_run && (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0)) { o->quiet = 1; continue; }
         if (is_run && strcmp(a, "--dry-run") == 0) { o->dry_run = 1; continue; }
         if (is_run && strcmp(a, "--no-shrink") == 0) { o->shrink = 0; continue; }
@@ -143,7 +167,15 @@ static int parse_cli(const char *cmd, int argc, char **argv, ud_cli *o)
         if (is_run && strcmp(a, "--rates") == 0) { o->rates = 1; continue; }
         if (strcmp(cmd, "check") == 0 && strcmp(a, "--skip-missing") == 0) { o->skip_missing = 1; continue; }
         if (strncmp(a, "--", 2) != 0) { fprintf(stderr, "ulpdiff %s: unknown option '%s'\n", cmd, a); return -1; }
-        if (!v) { fprintf(stderr, "ulpdiff %s: %s needs a value\n", cmd, a); return -1; }
+        if (!v) {
+            /* Run's unknown --flags are operator parameters, which take values: a last --flag
+             * that is neither an option nor any operator's parameter is unknown, not valueless. */
+            if (is_run && !takes_value(a) && !ud_param_known(a + 2))
+                fprintf(stderr, "ulpdiff %s: unknown option '%s' (`ulpdiff --help`)\n", cmd, a);
+            else
+                fprintf(stderr, "ulpdiff %s: %s needs a value\n", cmd, a);
+            return -1;
+        }
         i++;
         long long x;
         if (strcmp(a, "--op") == 0) o->op = v;

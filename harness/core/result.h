@@ -35,6 +35,10 @@ typedef struct {
     double max_ulp, mean_ulp, p50, p99, p999;
     double max_scaled;             /* max |y - r| / (u_w * s) over elements with s > 0 */
     int64_t max_lattice;           /* max |lattice distance| to the nearest candidate */
+    /* What decides pass or fail: the largest |y - r| / tolerance over the elements (an element
+     * passes at <= 1; +Inf for a NaN/Inf mismatch or an unwritten element). A large max_ulp
+     * can pass where cancellation makes the condition-scaled budget large. */
+    double budget_frac;
     uint64_t hist[UD_HIST_BINS];
     ud_budget budget;
     /* worst element: largest excess over its tolerance (or first mismatch) */
