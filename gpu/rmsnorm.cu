@@ -1,38 +1,41 @@
-/* rmsnorm.cu — CUDA launcher for the RMSNorm family (body and spec: gpu/rmsnorm.h).
+/* rmsnorm.cu — CUDA launcher for the RMSNorm family (body, spec and reduction order:
+ * gpu/rmsnorm.h).
  *
- * One block of RMS_LANES (128) threads per row. Thread l owns chunks l, l + RMS_LANES, ... of
- * V = 16 bytes each: one 16-byte load per chunk when the row is 16-byte aligned (every base
- * pointer aligned and n * sizeof(T) % 16 == 0), else V scalar loads of the same chunk, so the
- * reduction order never depends on alignment. The first MAXC chunks stay in registers as raw
- * T bits between the sum-of-squares pass and the output pass (one read of x from memory for
- * rows up to MAXC * RMS_LANES * V elements: 8192 for bf16/fp16, 4096 for fp32); longer rows,
- * and the flashinfer fused add whose normalised value is an fp32 sum, re-read.
+ * The reduction order is the body's, fixed by RMS_LANES = 128 virtual lanes: lane l sums
+ * chunks l, l + 128, ... (V = 16 bytes of T each), then xor butterflies within each group of 32
+ * lanes and across the 4 groups. A row is given to T = 32, 64 or 128 threads: thread t holds
+ * the S = 128 / T virtual lanes t + T*j (j < S), i.e. chunks t, t + T, t + 2T, ... with chunk
+ * t + T*i accumulated into lane j = i mod S. Groups of 32 virtual lanes are then always 32
+ * lanes of one real warp, so every butterfly is a warp shuffle or an in-register add in the
+ * body's order, whatever T is: every configuration computes the same bits, and so does the cpu
+ * backend (gpu/rmsnorm.c).
  *
- * Napkin math (bf16, 4096 x 7168): read x 58.7 MB + w (cached) + write out 58.7 MB = 117 MB;
- * at ~3.0 TB/s copy bandwidth on an H100 that is ~39 us. Fused add reads x and residual and
- * writes out and residual_out: 235 MB, ~78 us. `ulpdiff bench` measures it.
- */
+ * Each thread keeps up to NC chunks of its row in registers as raw T bits between the sum of
+ * squares and the output pass, so rows up to NC * T * V elements are read from memory once
+ * (all NC loads are issued before the first is used); longer rows, and the flashinfer fused
+ * add whose normalised value is an fp32 sum, re-read the rest (from L2). A warp per row needs
+ * no block barrier; R rows share a block.
+ *
+ * Napkin math (bf16, 4096 x 7168): read x 58.7 MB + write out 58.7 MB = 117 MB (w: 14 KB,
+ * cached); at ~3.0 TB/s copy bandwidth on an H100 ~39 us, ~28 us at ~4.2 TB/s on an H200.
+ * The fused add moves twice that. Configurations and their measured times:
+ * docs/performance.md (`ulpdiff bench --op rmsnorm --configs`). */
 #include <stdint.h>
 
 #include "gpu/rmsnorm.h"
+#include "gpu/ud_chunk.cuh"
 #include "gpu/ud_cuda.h"
+#include "gpu/ud_rowreduce.cuh"
 
-/* Chunks per thread kept in registers between the passes, as raw 16-byte vectors of T: a row
- * of up to MAXC * RMS_LANES * V elements (8192 bf16/fp16, 4096 fp32) is read from memory once. */
-#define MAXC 8
+namespace {
 
-template <int DT>
-struct rms_chunk {
-    static constexpr int V = 16 / (DT == UD_DT_F32 ? 4 : 2);
-};
-
-/* Raw bits of chunk c of a row: one 16-byte load when vec, else V scalar loads (zeros past n).
- * Activations are streamed (evict-first: each is read once); the weight, shared by every row,
- * takes the default path so it stays cached. */
+/* Raw bits of chunk c of a row: one 16-byte load when vec, else V scalar loads (zero bits past
+ * n). Activations are streamed (read once: evict first); the weight, shared by every row, takes
+ * the default path so it stays cached. */
 template <int DT>
 __device__ __forceinline__ uint4 load_raw(const void *row, int64_t c, int64_t n, bool vec, bool stream)
 {
-    constexpr int V = rms_chunk<DT>::V;
+    constexpr int V = ud_vec<DT>::V;
     if (vec) {
         const uint4 *p = reinterpret_cast<const uint4 *>(row) + c;
         return stream ? __ldcs(p) : __ldg(p);
@@ -53,42 +56,9 @@ __device__ __forceinline__ uint4 load_raw(const void *row, int64_t c, int64_t n,
 }
 
 template <int DT>
-__device__ __forceinline__ void unpack(uint4 raw, float *dst)
-{
-    constexpr int V = rms_chunk<DT>::V;
-    if (DT == UD_DT_F32) {
-        const uint32_t *r = reinterpret_cast<const uint32_t *>(&raw);
-#pragma unroll
-        for (int j = 0; j < V; j++) dst[j] = ud_bits_f32(r[j]);
-    } else {
-        const uint16_t *r = reinterpret_cast<const uint16_t *>(&raw);
-#pragma unroll
-        for (int j = 0; j < V; j++) dst[j] = ud_to_f32(DT, r[j]);
-    }
-}
-
-/* Rounds V fp32 values to T (RN) and packs their bits. */
-template <int DT>
-__device__ __forceinline__ uint4 pack(const float *src)
-{
-    constexpr int V = rms_chunk<DT>::V;
-    uint4 raw;
-    if (DT == UD_DT_F32) {
-        uint32_t *r = reinterpret_cast<uint32_t *>(&raw);
-#pragma unroll
-        for (int j = 0; j < V; j++) r[j] = ud_f32_bits(src[j]);
-    } else {
-        uint16_t *r = reinterpret_cast<uint16_t *>(&raw);
-#pragma unroll
-        for (int j = 0; j < V; j++) r[j] = (uint16_t)ud_from_f32(DT, src[j]);
-    }
-    return raw;
-}
-
-template <int DT>
 __device__ __forceinline__ void store_raw(void *row, int64_t c, int64_t n, bool vec, uint4 raw)
 {
-    constexpr int V = rms_chunk<DT>::V;
+    constexpr int V = ud_vec<DT>::V;
     if (vec) {
         __stcs(reinterpret_cast<uint4 *>(row) + c, raw);   /* written once, never re-read here */
         return;
@@ -106,132 +76,209 @@ __device__ __forceinline__ void store_raw(void *row, int64_t c, int64_t n, bool 
     }
 }
 
-/* The normalised input of chunk c as fp32 (fused: h = x + residual, and residual_out is written
- * when write_res is set). */
-template <int DT, int BUG>
-__device__ __forceinline__ void input_chunk(const rms_args &a, int64_t row, int64_t c, bool vec,
-                                            bool write_res, float *v)
+/* The normalised input of chunk c as fp32 (fused: h = x + residual, and residual_out is
+ * written when write_res is set). */
+template <int DT>
+__device__ __forceinline__ void input_chunk(const rms_args &a, int bug, int64_t row, int64_t c, bool vec, bool write_res,
+                                            float *v)
 {
-    constexpr int V = rms_chunk<DT>::V;
+    constexpr int V = ud_vec<DT>::V;
     const int64_t off = row * a.n * ud_dt_size(DT);
-    unpack<DT>(load_raw<DT>((const char *)a.x + off, c, a.n, vec, true), v);
+    ud_unpack<DT>(load_raw<DT>((const char *)a.x + off, c, a.n, vec, true), v);
     if (!a.fused) return;
     float r[V], ro[V];
-    unpack<DT>(load_raw<DT>((const char *)a.res + off, c, a.n, vec, true), r);
+    ud_unpack<DT>(load_raw<DT>((const char *)a.res + off, c, a.n, vec, true), r);
 #pragma unroll
     for (int j = 0; j < V; j++) {
-        ro[j] = rms_residual_out(DT, BUG, v[j], r[j]);
-        v[j] = rms_input(DT, 1, a.spec, BUG, v[j], r[j]);
+        ro[j] = rms_residual_out(DT, bug, v[j], r[j]);
+        v[j] = rms_input(DT, 1, a.spec, bug, v[j], r[j]);
     }
-    if (write_res) store_raw<DT>((char *)a.res_out + off, c, a.n, vec, pack<DT>(ro));
+    if (write_res) store_raw<DT>((char *)a.res_out + off, c, a.n, vec, ud_pack<DT>(ro));
 }
 
-template <int DT, int BUG>
-__device__ __forceinline__ float sumsq_chunk(float acc, const float *v, int64_t c, int64_t n)
+template <int DT>
+__device__ __forceinline__ float sumsq_chunk(int bug, float acc, const float *v, int64_t c, int64_t n)
 {
-    constexpr int V = rms_chunk<DT>::V;
+    constexpr int V = ud_vec<DT>::V;
 #pragma unroll
     for (int j = 0; j < V; j++)
-        if (c * V + j < n) acc = rms_acc_sq(DT, BUG, acc, v[j]);
+        if (c * V + j < n) acc = rms_acc_sq(DT, bug, acc, v[j]);
     return acc;
 }
 
-template <int DT, int BUG>
-__device__ __forceinline__ void out_chunk(const rms_args &a, int64_t row, int64_t c, bool vec, float inv,
-                                          const float *v)
+template <int DT>
+__device__ __forceinline__ void out_chunk(const rms_args &a, int bug, int64_t row, int64_t c, bool vec, float inv, const float *v)
 {
-    constexpr int V = rms_chunk<DT>::V;
+    constexpr int V = ud_vec<DT>::V;
     float w[V], o[V];
-    unpack<DT>(load_raw<DT>(a.w, c, a.n, vec, false), w);
+    ud_unpack<DT>(load_raw<DT>(a.w, c, a.n, vec, false), w);
 #pragma unroll
-    for (int j = 0; j < V; j++) o[j] = rms_out(DT, a.kind, a.spec, BUG, v[j], inv, w[j]);
-    store_raw<DT>((char *)a.out + row * a.n * ud_dt_size(DT), c, a.n, vec, pack<DT>(o));
+    for (int j = 0; j < V; j++) o[j] = rms_out(DT, a.kind, a.spec, bug, v[j], inv, w[j]);
+    store_raw<DT>((char *)a.out + row * a.n * ud_dt_size(DT), c, a.n, vec, ud_pack<DT>(o));
 }
 
-template <int DT, int BUG>
-__global__ void __launch_bounds__(RMS_LANES) rmsnorm_kernel(rms_args a, bool vec)
+/* BUG: 0 for production (no bug code on its path), -1 for the known-bug variants, whose code
+ * comes at run time (rbug): one instantiation serves them all. */
+template <int DT, int BUG, int T, int NC, int R>
+__global__ void __launch_bounds__(T * R) rmsnorm_kernel(rms_args a, bool vec, int rbug)
 {
-    constexpr int V = rms_chunk<DT>::V;
-    const int64_t row = blockIdx.x, n = a.n, chunks = (n + V - 1) / V;
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int bug = BUG >= 0 ? BUG : rbug;
+    constexpr int V = ud_vec<DT>::V, S = RMS_LANES / T;
+    static_assert(NC % S == 0, "whole rounds of the thread's lanes");
+    __shared__ float part[R * RMS_WARPS];
+    const int tid = threadIdx.x % T, rloc = threadIdx.x / T;
+    const int64_t row = (int64_t)blockIdx.x * R + rloc, n = a.n, chunks = (n + V - 1) / V;
+    const bool live = row < a.rows;   /* no early return: T > 32 rows meet at a barrier */
     /* The normalised input is a T value except for the flashinfer fused add (an fp32 sum):
      * then it is recomputed from x and residual in the second pass instead of cached. */
-    const bool cache_ok = !(a.fused && (a.spec == RMS_SPEC_FLASHINFER || BUG == RMS_BUG_UNROUNDED_SUM));
-    uint4 cache[MAXC];
-    float acc = 0.0f;
+    const bool cache_ok = !(a.fused && (a.spec == RMS_SPEC_FLASHINFER || bug == RMS_BUG_UNROUNDED_SUM));
+    /* The fused add's residual_out is RN_T(x + residual), the cached h itself (but for the
+     * pre_add_residual variant): it is stored in the output pass, so that the first pass holds
+     * no store — a store to residual_out, which may alias x for all the compiler knows, would
+     * keep every later chunk's loads from being issued before it, one DRAM latency a chunk. */
+    const bool defer_res = a.fused && cache_ok && bug != RMS_BUG_PRE_ADD_RESIDUAL;
+    uint4 cache[NC];
+    float acc[S];
+#pragma unroll
+    for (int j = 0; j < S; j++) acc[j] = 0.0f;
 
 #pragma unroll
-    for (int k = 0; k < MAXC; k++) {
-        int64_t c = tid + (int64_t)k * RMS_LANES;
-        if (c < chunks) {
+    for (int i = 0; i < NC; i++) {
+        const int64_t c = tid + (int64_t)T * i;
+        if (live && c < chunks) {
             float v[V];
-            input_chunk<DT, BUG>(a, row, c, vec, true, v);
-            acc = sumsq_chunk<DT, BUG>(acc, v, c, n);
-            cache[k] = pack<DT>(v);   /* exact: v is a T value when cache_ok */
+            input_chunk<DT>(a, bug, row, c, vec, !defer_res, v);
+            acc[i % S] = sumsq_chunk<DT>(bug, acc[i % S], v, c, n);
+            cache[i] = ud_pack<DT>(v);   /* exact: v is a T value when cache_ok */
         }
     }
-    for (int64_t c = tid + (int64_t)MAXC * RMS_LANES; c < chunks; c += RMS_LANES) {
-        float v[V];
-        input_chunk<DT, BUG>(a, row, c, vec, true, v);
-        acc = sumsq_chunk<DT, BUG>(acc, v, c, n);
-    }
+    for (int64_t i0 = NC; live && tid + T * i0 < chunks; i0 += S)
+#pragma unroll
+        for (int j = 0; j < S; j++) {
+            const int64_t c = tid + T * (i0 + j);
+            if (c < chunks) {
+                float v[V];
+                input_chunk<DT>(a, bug, row, c, vec, true, v);
+                acc[j] = sumsq_chunk<DT>(bug, acc[j], v, c, n);
+            }
+        }
 
-    /* Butterflies in the order rmsnorm.c emulates. */
-#pragma unroll
-    for (int off = 16; off >= 1; off >>= 1) acc = rms_add(DT, BUG, acc, __shfl_xor_sync(0xffffffffu, acc, off));
-    __shared__ float warp_sum[RMS_WARPS];
-    __shared__ float inv_s;
-    if (lane == 0) warp_sum[warp] = acc;
-    __syncthreads();
-    if (warp == 0) {
-        float t = lane < RMS_WARPS ? warp_sum[lane] : 0.0f;
-#pragma unroll
-        for (int off = RMS_WARPS / 2; off >= 1; off >>= 1) t = rms_add(DT, BUG, t, __shfl_xor_sync(0xffffffffu, t, off));
-        if (lane == 0) inv_s = rms_inv(BUG, t, n, a.eps);
-    }
-    __syncthreads();
-    const float inv = inv_s;
+    const float total = ud_lanes_total<T, RMS_WARPS>(acc, part, rloc, [bug](float x, float y) { return rms_add(DT, bug, x, y); });
+    const float inv = rms_inv(bug, total, n, a.eps);
+    if (!live) return;
 
 #pragma unroll
-    for (int k = 0; k < MAXC; k++) {
-        int64_t c = tid + (int64_t)k * RMS_LANES;
+    for (int i = 0; i < NC; i++) {
+        const int64_t c = tid + (int64_t)T * i;
         if (c < chunks) {
             float v[V];
-            if (cache_ok) unpack<DT>(cache[k], v);
-            else input_chunk<DT, BUG>(a, row, c, vec, false, v);
-            out_chunk<DT, BUG>(a, row, c, vec, inv, v);
+            if (cache_ok) ud_unpack<DT>(cache[i], v);
+            else input_chunk<DT>(a, bug, row, c, vec, false, v);
+            if (defer_res) store_raw<DT>((char *)a.res_out + row * a.n * ud_dt_size(DT), c, a.n, vec, cache[i]);
+            out_chunk<DT>(a, bug, row, c, vec, inv, v);
         }
     }
-    for (int64_t c = tid + (int64_t)MAXC * RMS_LANES; c < chunks; c += RMS_LANES) {
+    for (int64_t c = tid + (int64_t)T * NC; c < chunks; c += T) {
         float v[V];
-        input_chunk<DT, BUG>(a, row, c, vec, false, v);
-        out_chunk<DT, BUG>(a, row, c, vec, inv, v);
+        input_chunk<DT>(a, bug, row, c, vec, false, v);
+        out_chunk<DT>(a, bug, row, c, vec, inv, v);
     }
 }
 
-static bool aligned16(const void *p) { return p == NULL || ((uintptr_t)p & 15u) == 0; }
+bool aligned16(const void *p) { return p == NULL || ((uintptr_t)p & 15u) == 0; }
 
-template <int DT>
-static int launch_dt(const rms_args *a, int bug, bool vec)
+/* Launch configurations: threads per row, chunks cached per thread, rows per block. */
+struct config {
+    const char *name;
+    int t, nc, r;
+};
+const config configs[] = {
+    {"warp_nc32_r4", 32, 32, 4}, {"warp_nc16_r4", 32, 16, 4}, {"warp_nc8_r4", 32, 8, 4},
+    {"2warps_nc16_r2", 64, 16, 2}, {"block_nc8", 128, 8, 1},
+};
+constexpr int NCONFIGS = sizeof configs / sizeof configs[0];
+
+template <int DT, int BUG, int T, int NC, int R>
+int launch(const rms_args *a, bool vec, int bug = 0)
 {
-    dim3 grid((unsigned)a->rows), block(RMS_LANES);
-    UD_TRY(ud_dispatch_bug<RMS_BUG_COUNT>(bug, [&](auto B) {
-        rmsnorm_kernel<DT, decltype(B)::value><<<grid, block>>>(*a, vec);
-    }));
+    dim3 grid((unsigned)((a->rows + R - 1) / R)), block(T * R);
+    rmsnorm_kernel<DT, BUG, T, NC, R><<<grid, block>>>(*a, vec, bug);
     UD_CUDA_LAUNCH_CHECK();
     return UD_OK;
 }
 
+template <int DT>
+int launch_config(const rms_args *a, int k, bool vec)
+{
+    switch (k) {
+    case 0: return launch<DT, 0, 32, 32, 4>(a, vec);
+    case 1: return launch<DT, 0, 32, 16, 4>(a, vec);
+    case 2: return launch<DT, 0, 32, 8, 4>(a, vec);
+    case 3: return launch<DT, 0, 64, 16, 2>(a, vec);
+    case 4: return launch<DT, 0, 128, 8, 1>(a, vec);
+    default: ud_error("rmsnorm: no launch configuration %d", k); return UD_EUSAGE;
+    }
+}
+
+/* The production choice: a warp per row holding the whole row in registers while it fits (rows
+ * of up to 32 * 32 chunks: 8192 bf16/fp16, 4096 fp32), a block of 128 threads re-reading the
+ * tail beyond that. */
+int pick(const rms_args *a)
+{
+    const int64_t chunks = (a->n + rms_vec(a->dt) - 1) / rms_vec(a->dt);
+    if (chunks <= 32 * 8) return 2;
+    if (chunks <= 32 * 16) return 1;
+    if (chunks <= 32 * 32) return 0;
+    return 4;
+}
+
+int check(const rms_args *a, bool *vec)
+{
+    if (a->rows > 0x7fffffffLL) { ud_error("rmsnorm: %lld rows exceed the grid limit", (long long)a->rows); return UD_EINTERNAL; }
+    *vec = (a->n * ud_dt_size(a->dt)) % 16 == 0 && aligned16(a->x) && aligned16(a->res) && aligned16(a->w) &&
+           aligned16(a->out) && aligned16(a->res_out);
+    return UD_OK;
+}
+
+int run_config(const rms_args *a, int k)
+{
+    bool vec;
+    UD_TRY(check(a, &vec));
+    switch (a->dt) {
+    case UD_DT_F32: return launch_config<UD_DT_F32>(a, k, vec);
+    case UD_DT_F16: return launch_config<UD_DT_F16>(a, k, vec);
+    case UD_DT_BF16: return launch_config<UD_DT_BF16>(a, k, vec);
+    default: ud_error("rmsnorm: unsupported dtype %d", a->dt); return UD_EINTERNAL;
+    }
+}
+
+/* Known-bug variants: one instantiation, the code at run time, in the block configuration. */
+template <int DT>
+int launch_variant(const rms_args *a, int bug, bool vec)
+{
+    if (bug <= RMS_BUG_NONE || bug >= RMS_BUG_COUNT) { ud_error("rmsnorm: unknown variant %d", bug); return UD_EINTERNAL; }
+    return launch<DT, -1, 128, 8, 1>(a, vec, bug);
+}
+
+}  // namespace
+
 extern "C" int rmsnorm_cuda(const rms_args *a, int bug)
 {
     if (a->rows == 0) return UD_OK;
-    if (a->rows > 0x7fffffff) { ud_error("rmsnorm: %lld rows exceed the grid limit", (long long)a->rows); return UD_EINTERNAL; }
-    bool vec = (a->n * ud_dt_size(a->dt)) % 16 == 0 && aligned16(a->x) && aligned16(a->res) &&
-               aligned16(a->w) && aligned16(a->out) && aligned16(a->res_out);
+    if (bug == RMS_BUG_NONE) return run_config(a, pick(a));
+    bool vec;
+    UD_TRY(check(a, &vec));
     switch (a->dt) {
-    case UD_DT_F32: return launch_dt<UD_DT_F32>(a, bug, vec);
-    case UD_DT_F16: return launch_dt<UD_DT_F16>(a, bug, vec);
-    case UD_DT_BF16: return launch_dt<UD_DT_BF16>(a, bug, vec);
+    case UD_DT_F32: return launch_variant<UD_DT_F32>(a, bug, vec);
+    case UD_DT_F16: return launch_variant<UD_DT_F16>(a, bug, vec);
+    case UD_DT_BF16: return launch_variant<UD_DT_BF16>(a, bug, vec);
     default: ud_error("rmsnorm: unsupported dtype %d", a->dt); return UD_EINTERNAL;
     }
+}
+
+extern "C" int rmsnorm_cuda_tune(const rms_args *a, int cfg, const char **name)
+{
+    if (cfg < 0 || cfg >= NCONFIGS) return UD_EUSAGE;
+    *name = configs[cfg].name;
+    return a->rows == 0 ? UD_OK : run_config(a, cfg);
 }

@@ -13,7 +13,7 @@
  * width); lane l of RMS_LANES (128) accumulates chunks l, l + RMS_LANES, ... element by element in
  * fp32; lanes then combine by an xor butterfly within each warp of 32 (offsets 16..1) and the
  * RMS_LANES/32 warp sums by a butterfly of offsets RMS_WARPS/2..1. Every fp32 step goes through
- * ud_fadd/ud_fmul/ud_fdiv/ud_fsqrt (gpu/ud_portable.h): nvcc would otherwise contract
+ * ud_fadd/ud_fmul/ud_fdiv/ud_fsqrt (numerics/ud_portable.h): nvcc would otherwise contract
  * acc + v * v into an fma on the GPU and the backends would differ in the last bit (seen on an
  * H200 for fp32 rows and for the flashinfer fused add's fp32 sum). The error bound this order
  * gives is rmsnorm_bound_u() below; the budgets derive from it.
@@ -46,7 +46,10 @@
     X(PRE_ADD_RESIDUAL, "pre_add_residual", 0, 0, 1, "tolerance",                                      \
       "returns the residual it was given instead of x + residual")                                    \
     X(UNROUNDED_SUM, "unrounded_sum", 0, 0, 1, "tolerance",                                            \
-      "normalises the fp32 sum x + residual instead of its rounding to dtype")
+      "normalises the fp32 sum x + residual instead of its rounding to dtype")                         \
+    X(ONE_PLUS_W_IN_DTYPE, "one_plus_w_in_dtype", 0, 1, 0, "tolerance",                                \
+      "(1 + w) computed in the activation dtype (bf16) instead of fp32 (vLLM #53203; vLLM #29810 "     \
+      "review)")
 
 enum {
     RMS_BUG_NONE = 0,
@@ -101,8 +104,12 @@ UD_HD float rms_inv(int bug, float sum, int64_t n, float eps)
 UD_HD float rms_out(int dt, int kind, int spec, int bug, float v, float inv, float w)
 {
     float n = ud_fmul(v, inv);
-    if (kind == RMS_KIND_GEMMA)
-        return ud_fmul(n, bug == RMS_BUG_GEMMA_NO_ONE ? w : ud_fadd(1.0f, w));
+    if (kind == RMS_KIND_GEMMA) {
+        if (bug == RMS_BUG_GEMMA_NO_ONE) return ud_fmul(n, w);
+        /* The variant: `1 + self.weight` on the bf16 parameter is a bf16 tensor (RN_T once). */
+        float one_w = ud_fadd(1.0f, w);
+        return ud_fmul(n, bug == RMS_BUG_ONE_PLUS_W_IN_DTYPE ? ud_round_f32(dt, one_w) : one_w);
+    }
     if (spec == RMS_SPEC_FLASHINFER || bug == RMS_BUG_WEIGHT_FP32) return ud_fmul(n, w);
     return ud_fmul(ud_round_f32(dt, n), w);   /* HF: hidden_states.to(input_dtype), then * weight */
 }
@@ -134,6 +141,8 @@ extern "C" {
 #endif
 int rmsnorm_cpu(const rms_args *a, int bug);
 int rmsnorm_cuda(const rms_args *a, int bug);   /* device pointers; asynchronous */
+/* Production kernel in launch configuration cfg (`ulpdiff bench --configs`); UD_EUSAGE past the last. */
+int rmsnorm_cuda_tune(const rms_args *a, int cfg, const char **name);
 #ifdef __cplusplus
 }
 #endif

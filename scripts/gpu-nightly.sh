@@ -25,17 +25,17 @@
 # Tiers (NIGHTLY_TIER; docs/nightly.md) set the knobs below to a tested whole; a knob set in the
 # environment still wins:
 #   quick  every stage in at most 9 minutes on one H100/H200, every operator reached: the corpus
-#          at NIGHTLY_PER_OP=24 cases an operator, cache --random 50, torch eager only, the
-#          correctness stages side by side (NIGHTLY_PARALLEL=1), bench last and alone,
+#          at NIGHTLY_PER_OP=24 cases an operator, cache --random 50, torch eager only, bench
+#          alone after the build, then the correctness stages side by side (NIGHTLY_PARALLEL=1),
 #          NIGHTLY_DEADLINE_SECONDS=530
 #   full   the real nightly: the whole nightly corpus at model shapes (no budget, no subset),
 #          cache --random 500, torch.compile too; hours on a CI machine
 #   (unset) the knobs' own defaults, as before tiers existed
 # Knobs (environment):
 #   NIGHTLY_TIER              quick | full (above)
-#   NIGHTLY_PARALLEL          1: after the build, run gpu-tests, corpus+baseline, mutants, cache,
-#                             faults and sanitize as concurrent chains (one GPU serves them all:
-#                             these are correctness runs), then bench alone
+#   NIGHTLY_PARALLEL          1: after the build, bench alone on the GPU, then gpu-tests,
+#                             corpus+baseline, mutants, cache, faults and sanitize as concurrent
+#                             chains (one GPU serves them all: these are correctness runs)
 #   NIGHTLY_STAGES            stages to run, in order ("build gpu-tests corpus baseline mutants cache faults sanitize bench")
 #   NIGHTLY_DEADLINE_SECONDS  wall-clock budget for the whole script: each stage's timeout is cut to
 #                             what is left (15 s kept for the summary); a stage with < 20 s left is skipped
@@ -64,6 +64,7 @@
 #   NIGHTLY_FAULT_TIMEOUT     faults: --case-timeout for the hanging probe (default 10)
 #   SANITIZE_*                passed to scripts/gpu-sanitize.sh (see there)
 #   NIGHTLY_BENCH_ITERS       ulpdiff bench --iters (default 50)
+#   NIGHTLY_BENCH_CONFIGS     1: ulpdiff bench --configs (every launch configuration side by side)
 #   NIGHTLY_BENCH_BASELINE    bench baseline (default bench/baselines/<slug of the gpu name>.json): a
 #                             kernel more than 10% slower than it fails the bench stage
 #   NIGHTLY_TORCH             0: skip bench/torch_ops.py;  NIGHTLY_TORCH_COMPILE=0: eager only
@@ -532,6 +533,7 @@ stage_bench() {
   stage_limit bench 1800 || return
   [ "$dry" = 1 ] || { rm -rf "$d"; mkdir -p "$d"; }
   local bargs=(bench --iters "$bench_iters" --json "$d/ulpdiff.json")
+  [ "${NIGHTLY_BENCH_CONFIGS:-0}" = 1 ] && bargs+=(--configs)
   [ -f "$bench_baseline" ] && bargs+=(--baseline "$bench_baseline")
   run "$(limit_for $((lim * 2 / 5)))" "$d/ulpdiff.txt" "$U" "${bargs[@]}"
   rc=$?
@@ -602,9 +604,11 @@ run_stage() {
 }
 has_stage() { case " $stages " in *" $1 "*) return 0 ;; esac; return 1; }
 if [ "$parallel" = 1 ] && [ "$dry" != 1 ]; then
-  # build first; then the correctness chains side by side (each its own log, records in
-  # logs/stages.tsv); bench last, alone on the GPU, so that its timings are its own.
+  # build first; then bench, alone on the GPU so that its timings are its own (and first, so a
+  # run cut short by its deadline still has them); then the correctness chains side by side,
+  # each its own log, their records in logs/stages.tsv.
   has_stage build && run_stage build
+  has_stage bench && run_stage bench
   chains=("gpu-tests" "corpus baseline" "mutants" "cache faults" "sanitize")
   pids=()
   for ch in "${chains[@]}"; do
@@ -617,13 +621,12 @@ if [ "$parallel" = 1 ] && [ "$dry" != 1 ]; then
   for p in "${pids[@]}"; do wait "$p"; done
   # The chains' records, in the order the stages are listed (the build's is already here).
   while IFS=$'\t' read -r n st secs note; do
-    [ "$n" = build ] && continue
+    [ "$n" = build ] || [ "$n" = bench ] && continue
     S_NAME+=("$n"); S_STATUS+=("$st"); S_SECS+=("$secs"); S_NOTE+=("$note")
   done < "$out/logs/stages.tsv"
   for ch in "${chains[@]}"; do
     for st in $ch; do has_stage "$st" && [ -f "$out/logs/chain-$st.log" ] && cat "$out/logs/chain-$st.log"; done
   done
-  has_stage bench && run_stage bench
 else
   for st in $stages; do run_stage "$st"; done
 fi

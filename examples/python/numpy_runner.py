@@ -175,7 +175,7 @@ def op_post_reorder_sum(case, p, t, prec):
     tokens, topk = ids.shape
     acc = np.zeros((tokens, down.shape[1]), dtype=F32 if prec == "model" else F64)
     for k in range(topk):                    # one program per token walks its slots in order
-        valid = ids[:, k] >= 0
+        valid = (ids[:, k] >= 0) & (ids[:, k] < p["experts"])   # -1 and out-of-range ids: skipped
         rows = down[np.where(valid, s2d[:, k], 0)]
         term = fl(w[:, k])[:, None] * rows
         acc = np.where(valid[:, None], acc + term, acc)
@@ -257,6 +257,94 @@ def op_rope(case, p, t, prec):
     return out
 
 
+# ---------------------------------------------------------------- QK norm + RoPE
+
+def op_qk_norm_rope(case, p, t, prec):
+    """Per head: RMSNorm over head_dim with the q or k weight, then partial RoPE. model: HF's
+    Qwen3RMSNorm (fp32 normaliser, n rounded to the dtype, times the weight in the dtype), then
+    HF's rotary in the activation dtype; f64: the spec (docs/ops/qk_norm_rope.md)."""
+    dt, hd = p["dtype"], p["head_dim"]
+    rd = int(hd * p["factor"])
+    half = rd // 2
+    pos, cache = t["positions"], t["cos_sin_cache"]
+    rows = cache[pos]                        # [cos | sin] of each token's position
+    if p["style"] == "neox":
+        i1, i2 = np.arange(half), np.arange(half, rd)
+    else:
+        i1, i2 = np.arange(0, rd, 2), np.arange(1, rd, 2)
+    out = {}
+    for name in ("q", "k"):
+        x, w = t[name], t[name + "_weight"]
+        if prec == "model":
+            h = f32(x)
+            y = (w * rn(h * rms_inv(h, p["eps"], prec), dt)).astype(x.dtype)
+            o = y.copy()
+            c = rows[:, None, :half].astype(x.dtype)
+            s = rows[:, None, half:rd].astype(x.dtype)
+            y1, y2 = y[..., i1], y[..., i2]
+            o[..., i1] = (y1 * c - y2 * s).astype(x.dtype)
+            o[..., i2] = (y2 * c + y1 * s).astype(x.dtype)
+            out[name + "_out"] = o
+            continue
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            h = f64(x)
+            n = h * rms_inv(h, p["eps"], prec)
+            if p["spec"] == "hf" and dt != "fp32":
+                y = f64(rn(f64(w) * f64(rn(n, dt)), dt))     # RN_T(w * RN_T(n))
+            else:
+                y = f64(w) * n                               # fp32 kernel arithmetic: the budget
+            c, s = f64(rows[:, None, :half]), f64(rows[:, None, half:rd])
+            y1, y2 = y[..., i1], y[..., i2]
+            o = y.copy()
+            o[..., i1] = y1 * c - y2 * s
+            o[..., i2] = y2 * c + y1 * s
+        out[name + "_out"] = rn(o, dt)
+    return out
+
+
+# ---------------------------------------------------------------- tensor-parallel all-reduce
+
+def allreduce_sum(t, p, prec):
+    """Every rank's all-reduce result, [ranks, tokens, hidden]. model: the shared expert's output
+    added to the routed experts' on each rank in the dtype, then the fp32 sum over ranks rounded
+    once (a one-shot custom all-reduce); spec unfused: each partial all-reduced, then added in the
+    dtype. f64: the spec's exact sums rounded where the spec rounds (docs/ops/tp_allreduce.md)."""
+    dt, R = p["dtype"], p["ranks"]
+    moe, sh = t["moe"], t["shared"]
+    with np.errstate(invalid="ignore", over="ignore"):
+        if prec == "model":
+            if p["spec"] == "combined":
+                s = rn(np.sum(f32(cast(f32(moe) + f32(sh), dt)), axis=0, dtype=F32), dt)
+            else:
+                a = rn(np.sum(f32(moe), axis=0, dtype=F32), dt)
+                b = rn(np.sum(f32(sh), axis=0, dtype=F32), dt)
+                s = cast(f32(a) + f32(b), dt)
+        elif p["spec"] == "combined":
+            s = rn(np.sum(f64(rn(f64(moe) + f64(sh), dt)), axis=0), dt)
+        else:
+            s = rn(f64(rn(np.sum(f64(moe), axis=0), dt)) + f64(rn(np.sum(f64(sh), axis=0), dt)), dt)
+    return np.broadcast_to(s, (R,) + s.shape).copy()
+
+
+def op_tp_allreduce(case, p, t, prec):
+    return {"out": allreduce_sum(t, p, prec)}
+
+
+def op_tp_allreduce_rmsnorm(case, p, t, prec):
+    """The all-reduce, then rmsnorm_fused_add (spec hf) on every rank: h = RN(sum + residual),
+    residual_out = h, out = RN(RN(n) * w) with w in the dtype or fp32."""
+    dt, R = p["dtype"], p["ranks"]
+    s = allreduce_sum(t, p, prec)[0]
+    fl = f32 if prec == "model" else f64
+    with np.errstate(invalid="ignore", over="ignore"):
+        h = rn(fl(s) + fl(t["residual"]), dt)
+        hf = fl(h)
+        n = hf * rms_inv(hf, p["eps"], prec)
+        out = rn(fl(rn(n, dt)) * fl(t["weight"]), dt)
+    return {"out": np.broadcast_to(out, (R,) + out.shape).copy(),
+            "residual_out": np.broadcast_to(h, (R,) + h.shape).copy()}
+
+
 OPS = {
     "rmsnorm": lambda c, p, t, pr: op_rmsnorm(c, p, t, pr, "llama"),
     "rmsnorm_gemma": lambda c, p, t, pr: op_rmsnorm(c, p, t, pr, "gemma"),
@@ -268,6 +356,9 @@ OPS = {
     "layernorm": op_layernorm,
     "fp32_layernorm": op_layernorm,
     "rope": op_rope,
+    "tp_allreduce": op_tp_allreduce,
+    "tp_allreduce_rmsnorm": op_tp_allreduce_rmsnorm,
+    "qk_norm_rope": op_qk_norm_rope,
 }
 
 
