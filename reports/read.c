@@ -295,6 +295,7 @@ static int read_output(const ctx *x, json_t *o, const ud_op *op, ud_out_stats *s
         get_size(x, o, "n_nan_mismatch", &s->n_nan_mismatch) || get_size(x, o, "n_unwritten", &s->n_unwritten))
         return UD_EXIT_USAGE;
     s->max_lattice = lat;
+    if (json_object_get(o, "budget_fraction") && get_num(x, o, "budget_fraction", &s->budget_frac)) return UD_EXIT_USAGE;
     json_t *counts = json_object_get(h, "counts"), *bias = json_object_get(h, "bias");
     if (!json_is_integer(bias) || json_integer_value(bias) != UD_HIST_BIAS || json_array_size(counts) != UD_HIST_BINS)
         return bad(x, "histogram", "expected {\"bias\": %d, \"counts\": [%d integers]}", UD_HIST_BIAS, UD_HIST_BINS);
