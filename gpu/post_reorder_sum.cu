@@ -137,7 +137,10 @@ int run(const prs_args *a, int bug, int k)
 
 }  // namespace
 
-extern "C" int post_reorder_sum_cuda(const prs_args *a, int bug) { return run(a, bug, 2); }
+/* Production: 256 threads a token, one chunk at a time (t256_c1): 99.0% of copy bandwidth at the
+ * bench shape and 8.2 us at one token, the best of the configurations measured (docs/performance.md,
+ * H100, 2026-12-07). */
+extern "C" int post_reorder_sum_cuda(const prs_args *a, int bug) { return run(a, bug, 0); }
 
 extern "C" int post_reorder_sum_cuda_tune(const prs_args *a, int cfg, const char **name)
 {

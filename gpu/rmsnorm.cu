@@ -185,6 +185,105 @@ __global__ void __launch_bounds__(T * R) rmsnorm_kernel(rms_args a, bool vec, in
     }
 }
 
+/* Straight-line candidates ("sl_*" configurations, not production until measured): the same
+ * arithmetic and order as rmsnorm_kernel, for 16-byte aligned rows and production code only, with
+ * the fused add a compile-time choice. In rmsnorm_kernel the run-time `vec` and `fused` tests put
+ * every chunk's load in its own branch (SASS: BRA, one LDG.E.EF.128, BRA per chunk), so a thread
+ * has one load in flight at a time, and the H100 run of 2026-12-07 scaled inversely with the
+ * chunks a thread holds. Here every load of the first pass is a predicated LDG issued before the
+ * first is used: NC (and, fused, 2 NC) 16-byte loads in flight per thread. */
+template <int DT, int T, int NC, int R, bool FUSED>
+__global__ void __launch_bounds__(T * R) rmsnorm_sl_kernel(rms_args a)
+{
+    constexpr int V = ud_vec<DT>::V, S = RMS_LANES / T;
+    static_assert(NC % S == 0, "whole rounds of the thread's lanes");
+    __shared__ float part[R * RMS_WARPS];
+    const int tid = threadIdx.x % T, rloc = threadIdx.x / T;
+    const int64_t row = (int64_t)blockIdx.x * R + rloc, n = a.n, chunks = (n + V - 1) / V;
+    const bool live = row < a.rows;
+    const int64_t off = (live ? row : 0) * n * ud_dt_size(DT);
+    const uint4 *x = reinterpret_cast<const uint4 *>((const char *)a.x + off);
+    const uint4 *r = reinterpret_cast<const uint4 *>((const char *)(FUSED ? a.res : a.x) + off);
+    /* flashinfer's fused add normalises the unrounded fp32 sum: not cacheable as T bits */
+    const bool cache_ok = !(FUSED && a.spec == RMS_SPEC_FLASHINFER);
+    uint4 cache[NC], rcache[FUSED ? NC : 1];
+#pragma unroll
+    for (int i = 0; i < NC; i++) {
+        const int64_t c = tid + (int64_t)T * i;
+        cache[i] = make_uint4(0u, 0u, 0u, 0u);
+        if (live && c < chunks) cache[i] = __ldcs(x + c);
+        if constexpr (FUSED) {
+            rcache[i] = make_uint4(0u, 0u, 0u, 0u);
+            if (live && c < chunks) rcache[i] = __ldcs(r + c);
+        }
+    }
+    float acc[S];
+#pragma unroll
+    for (int j = 0; j < S; j++) acc[j] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NC; i++) {
+        const int64_t c = tid + (int64_t)T * i;
+        if (!(live && c < chunks)) continue;
+        float v[V];
+        ud_unpack<DT>(cache[i], v);
+        if constexpr (FUSED) {
+            float res[V];
+            ud_unpack<DT>(rcache[i], res);
+#pragma unroll
+            for (int j = 0; j < V; j++) v[j] = rms_input(DT, 1, a.spec, 0, v[j], res[j]);
+            if (cache_ok) cache[i] = ud_pack<DT>(v);   /* h = RN_T(x + residual): residual_out */
+        }
+#pragma unroll
+        for (int j = 0; j < V; j++)
+            if (c * V + j < n) acc[i % S] = rms_acc_sq(DT, 0, acc[i % S], v[j]);
+    }
+    /* Chunks past the cache (rows longer than NC * T * V): the general path, re-read from memory. */
+    for (int64_t i0 = NC; live && tid + T * i0 < chunks; i0 += S)
+#pragma unroll
+        for (int j = 0; j < S; j++) {
+            const int64_t c = tid + T * (i0 + j);
+            if (c < chunks) {
+                float v[V];
+                input_chunk<DT>(a, 0, row, c, true, true, v);
+                acc[j] = sumsq_chunk<DT>(0, acc[j], v, c, n);
+            }
+        }
+    const float total = ud_lanes_total<T, RMS_WARPS>(acc, part, rloc, [](float p, float q) { return rms_add(DT, 0, p, q); });
+    const float inv = rms_inv(0, total, n, a.eps);
+    if (!live) return;
+    uint4 *o = reinterpret_cast<uint4 *>((char *)a.out + off);
+    uint4 *ro = reinterpret_cast<uint4 *>((char *)a.res_out + off);
+#pragma unroll
+    for (int i = 0; i < NC; i++) {
+        const int64_t c = tid + (int64_t)T * i;
+        if (c >= chunks) continue;
+        float v[V], w[V], y[V];
+        ud_unpack<DT>(cache[i], v);   /* h, or (flashinfer's fused add) x itself */
+        if constexpr (FUSED) {
+            if (cache_ok) __stcs(ro + c, cache[i]);
+            else {   /* normalise the fp32 sum x + residual; residual_out is its rounding */
+                float rv[V];
+                ud_unpack<DT>(rcache[i], rv);
+#pragma unroll
+                for (int j = 0; j < V; j++) {
+                    y[j] = rms_residual_out(DT, 0, v[j], rv[j]);
+                    v[j] = rms_input(DT, 1, a.spec, 0, v[j], rv[j]);
+                }
+                __stcs(ro + c, ud_pack<DT>(y));
+            }
+        }
+        ud_unpack<DT>(__ldg(reinterpret_cast<const uint4 *>(a.w) + c), w);
+#pragma unroll
+        for (int j = 0; j < V; j++) y[j] = rms_out(DT, a.kind, a.spec, 0, v[j], inv, w[j]);
+        __stcs(o + c, ud_pack<DT>(y));
+    }
+    for (int64_t c = tid + (int64_t)T * NC; c < chunks; c += T) {
+        float v[V];
+        input_chunk<DT>(a, 0, row, c, true, false, v);
+        out_chunk<DT>(a, 0, row, c, true, inv, v);
+    }
+}
+
 bool aligned16(const void *p) { return p == NULL || ((uintptr_t)p & 15u) == 0; }
 
 /* Launch configurations: threads per row, chunks cached per thread, rows per block. */
@@ -195,6 +294,8 @@ struct config {
 const config configs[] = {
     {"warp_nc32_r4", 32, 32, 4}, {"warp_nc16_r4", 32, 16, 4}, {"warp_nc8_r4", 32, 8, 4},
     {"2warps_nc16_r2", 64, 16, 2}, {"block_nc8", 128, 8, 1},
+    /* straight-line candidates (rmsnorm_sl_kernel), for aligned rows; others fall back to block_nc8 */
+    {"sl_warp_nc16_r4", 32, 16, 4}, {"sl_warp_nc32_r4", 32, 32, 4}, {"sl_block_nc8", 128, 8, 1},
 };
 constexpr int NCONFIGS = sizeof configs / sizeof configs[0];
 
@@ -203,6 +304,17 @@ int launch(const rms_args *a, bool vec, int bug = 0)
 {
     dim3 grid((unsigned)((a->rows + R - 1) / R)), block(T * R);
     rmsnorm_kernel<DT, BUG, T, NC, R><<<grid, block>>>(*a, vec, bug);
+    UD_CUDA_LAUNCH_CHECK();
+    return UD_OK;
+}
+
+template <int DT, int T, int NC, int R>
+int launch_sl(const rms_args *a, bool vec)
+{
+    if (!vec) return launch<DT, 0, 128, 8, 1>(a, vec);
+    dim3 grid((unsigned)((a->rows + R - 1) / R)), block(T * R);
+    if (a->fused) rmsnorm_sl_kernel<DT, T, (NC > 16 ? 16 : NC), R, true><<<grid, block>>>(*a);   /* 2 NC chunks held */
+    else rmsnorm_sl_kernel<DT, T, NC, R, false><<<grid, block>>>(*a);
     UD_CUDA_LAUNCH_CHECK();
     return UD_OK;
 }
@@ -216,19 +328,20 @@ int launch_config(const rms_args *a, int k, bool vec)
     case 2: return launch<DT, 0, 32, 8, 4>(a, vec);
     case 3: return launch<DT, 0, 64, 16, 2>(a, vec);
     case 4: return launch<DT, 0, 128, 8, 1>(a, vec);
+    case 5: return launch_sl<DT, 32, 16, 4>(a, vec);
+    case 6: return launch_sl<DT, 32, 32, 4>(a, vec);
+    case 7: return launch_sl<DT, 128, 8, 1>(a, vec);
     default: ud_error("rmsnorm: no launch configuration %d", k); return UD_EUSAGE;
     }
 }
 
-/* The production choice: a warp per row holding the whole row in registers while it fits (rows
- * of up to 32 * 32 chunks: 8192 bf16/fp16, 4096 fp32), a block of 128 threads re-reading the
- * tail beyond that. */
+/* The production choice, by measurement (docs/performance.md, H100, 2026-12-07): a block of 128
+ * threads a row with 8 chunks cached each (block_nc8) was the fastest configuration at the bench
+ * shape (89.4 us against 103-251 us for the warp-per-row ones, whose loads the compiler issues one
+ * at a time) and at one token (8.8 us). */
 int pick(const rms_args *a)
 {
-    const int64_t chunks = (a->n + rms_vec(a->dt) - 1) / rms_vec(a->dt);
-    if (chunks <= 32 * 8) return 2;
-    if (chunks <= 32 * 16) return 1;
-    if (chunks <= 32 * 32) return 0;
+    (void)a;
     return 4;
 }
 

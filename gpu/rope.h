@@ -66,7 +66,7 @@ enum {
     ROPE_BUG_COUNT
 };
 
-/* ---- uncontracted double arithmetic (fp32: ud_fmul/ud_ffma, gpu/ud_portable.h) ---- */
+/* ---- uncontracted double arithmetic (fp32: ud_fmul/ud_ffma, numerics/ud_portable.h) ---- */
 #ifdef __CUDA_ARCH__
 UD_HD double rope_dmul(double a, double b) { return __dmul_rn(a, b); }
 UD_HD double rope_dadd(double a, double b) { return __dadd_rn(a, b); }

@@ -6,7 +6,7 @@
  *                       [--random N [--seed S] [--steps L]] [--regressions DIR] [--replay FILE]
  *
  * Exit codes are run's: 0 no finding, 1 a finding (a scenario's, a random sequence's, a
- * replayed reproducer that still fails), 2 usage, 3 internal or device error. Like isolate.c
+ * replayed reproducer that still fails), 2 usage, 3 internal or device error. Like isolate_worker.c
  * this file resolves operators through the registry (registry.c, linked by the ulpdiff
  * binary). docs/cache-checks.md is the user's page. */
 #include <stdio.h>

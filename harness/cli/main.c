@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "numerics/status.h"
-#include "harness/cli/bench.h"
+#include "harness/bench/bench.h"
 #include "harness/cli/cli.h"
 #include "harness/cli/post_checks.h"
 #include "harness/cases/select.h"
@@ -280,7 +280,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "compare") == 0) return ud_cmd_compare(argc - 2, argv + 2);
     if (strcmp(cmd, "merge") == 0) return ud_cmd_merge(argc - 2, argv + 2);
     if (strcmp(cmd, "rates") == 0) return ud_cmd_rates(argc - 2, argv + 2);
-    if (strcmp(cmd, "bench") == 0) return ud_cmd_bench(argc - 2, argv + 2);
+    if (strcmp(cmd, "bench") == 0) return ud_bench_main(argc - 2, argv + 2);
     if (strcmp(cmd, "cache-check") == 0) return ud_cmd_cache_check(argc - 2, argv + 2);   /* cache_cli.c */
     /* Worker processes attach the post-run checks their parent names (isolate.h). */
     if (strcmp(cmd, "__worker") == 0) return ud_isolate_worker_main(argc - 2, argv + 2, ud_post_checks);

@@ -17,7 +17,7 @@
 
 static const char *const dtypes[] = {"bf16", "fp16", "fp32", NULL};
 static const char *const fmts[] = {"fp32", "ue8m0", NULL};
-/* normal, rowscale, zero_rows, subnormal, nan_inf, pow2_amax: harness/gen.h. spike: one large
+/* normal, rowscale, zero_rows, subnormal, nan_inf, pow2_amax: harness/core/gen.h. spike: one large
  * value per row among values 2^-16 smaller (e4m3 subnormals and zeros). ties: each row's amax is
  * 448 * 2^k (so scale = 2^k and x / scale is exact) and the other values are e4m3 numbers,
  * midpoints between them (round-half-even decides) and midpoints +- one ulp of the dtype.

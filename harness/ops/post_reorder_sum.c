@@ -1,7 +1,7 @@
 /* ops/post_reorder_sum.c — registry entry for the MoE combine (post-reorder weighted sum).
  * Spec, rounding points and budget derivation: docs/ops/post_reorder_sum.md.
  * Reference: reference/post_reorder_sum.c. Kernel body: gpu/post_reorder_sum.h.
- * Expert ids and src2dst: harness/expert_ids.c. */
+ * Expert ids and src2dst: harness/core/expert_ids.c. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,7 +27,7 @@ static const ud_param params[P_COUNT] = {
     [P_TOPK] = {"topk", UD_P_INT, "1, 8", "experts per token", NULL, 1, 256},
     [P_EXPERTS] = {"experts", UD_P_INT, "64", "experts on this rank (ids are 0..experts-1, or -1)", NULL, 1, 4096},
     [P_IDS] = {"ids", UD_P_CHOICE, "uniform, with_zero, all_zero, padded, largest, all_padded, out_of_range",
-               "expert-ID generator (harness/expert_ids.h)", ud_ids_names, 0, 0},
+               "expert-ID generator (harness/core/expert_ids.h)", ud_ids_names, 0, 0},
     [P_VALUES] = {"values", UD_P_CHOICE, "normal", "generator for the expert outputs", ud_gen_names, 0, 0},
     [P_SCALE] = {"scale", UD_P_REAL, "1", "magnitude of the expert outputs", NULL, 1e-30, 1e30},
 };
