@@ -43,7 +43,7 @@
     X(TAIL_TOKENS_LOST, "tail_tokens_lost", 1, 1, "unwritten-output",                               \
       "reduce-scatter shards of floor(tokens / ranks) rows: the last tokens % ranks tokens are "     \
       "never reduced nor gathered")                                                                \
-    X(ROTATED_ORDER, "rotated_order", 1, 1, "nondeterminism",                                       \
+    X(ROTATED_ORDER, "rotated_order", 1, 1, "rank-mismatch",                                       \
       "one-shot sum starting at the rank's own partial (r, r+1, ...): ranks disagree in the last "   \
       "bit (vLLM's custom all-reduce keeps one order on every rank for this reason)")              \
     X(RESIDUAL_EVERY_RANK, "residual_every_rank", 0, 1, "tolerance",                                \

@@ -6,7 +6,7 @@
 
 const char *const ud_finding_names[] = {
     "tolerance", "nan-mismatch", "unwritten-output", "nondeterminism", "cache-stale", "error",
-    "backend-mismatch",
+    "backend-mismatch", "rank-mismatch",
 };
 _Static_assert(sizeof ud_finding_names / sizeof ud_finding_names[0] == UD_F_KINDS,
                "every finding kind needs a name");

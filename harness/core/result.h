@@ -15,7 +15,9 @@
 
 typedef enum {
     UD_F_TOLERANCE, UD_F_NAN_MISMATCH, UD_F_UNWRITTEN, UD_F_NONDETERMINISM,
-    UD_F_CACHE_STALE, UD_F_ERROR, UD_F_BACKEND_MISMATCH, UD_F_KINDS
+    UD_F_CACHE_STALE, UD_F_ERROR, UD_F_BACKEND_MISMATCH,
+    UD_F_RANK_MISMATCH,    /* an all-reduce whose ranks hold different results (docs/ops/tp_allreduce.md) */
+    UD_F_KINDS
 } ud_finding_kind;
 
 extern const char *const ud_finding_names[];   /* "tolerance", "nan-mismatch", ... */

@@ -271,7 +271,7 @@ static int64_t check_ranks_agree(const ud_case *c, const ud_tensor *out, int nou
                 char coords[64];
                 ud_tensor_coords(&a, first, coords, sizeof coords);
                 double x = ud_get(a.dtype, a.host, first), y = ud_get(b.dtype, b.host, first);
-                ud_result_add_finding(res, UD_F_NONDETERMINISM,
+                ud_result_add_finding(res, UD_F_RANK_MISMATCH,
                                       "%s: ranks disagree: rank %lld differs from rank 0 in %zu of %zu elements; "
                                       "first at %s: %a (%.9g) vs %a (%.9g)", out[k].name, (long long)q, count,
                                       a.numel, coords, x, x, y, y);
