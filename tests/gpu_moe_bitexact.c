@@ -1,7 +1,7 @@
 /* gpu_moe_bitexact.c — needs a CUDA device (ctest label gpu; exit 77 = skipped without one).
- * post_reorder_sum, silu_and_mul and fp8_quant_per_token promise that the cpu and cuda backends
- * agree bit for bit (their docs pages say why): this runs the production kernel on both
- * backends over edge shapes (1, odd, off the 16-byte vector, model sizes) and every value
+ * post_reorder_sum, silu_and_mul, fp8_quant_per_token and moe_dispatch promise that the cpu and
+ * cuda backends agree bit for bit (their docs pages say why): this runs the production kernel
+ * on both backends over edge shapes (1, odd, off the 16-byte vector, model sizes) and every value
  * generator, and every known-bug variant over the operator's default sweep, and compares the
  * output bytes. Exit 0 pass, 1 fail. */
 #include <stdio.h>
@@ -112,6 +112,12 @@ int main(void)
         {"values", "normal, zero_rows, spike, ties, nan_inf, subnormal"},
     };
     run("fp8_quant_per_token", fq, sizeof fq / sizeof fq[0]);
+    static const char *const md[][2] = {
+        {"tokens", "1, 33"}, {"hidden", "1, 7, 8, 130, 1000, 7168"}, {"topk", "1, 8"}, {"experts", "8, 256"},
+        {"ids", "uniform, with_zero, all_zero, padded, all_padded, out_of_range"}, {"weights", "bf16, fp8"},
+        {"group", "4, 128"}, {"scale_fmt", "fp32"},
+    };
+    run("moe_dispatch", md, sizeof md / sizeof md[0]);
     printf("%d cases compared, %d not bit-identical\n", compared, failures);
     return failures ? 1 : 0;
 }
