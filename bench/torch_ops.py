@@ -28,6 +28,8 @@ SHAPES = {
     "rmsnorm_gemma": {"dtype": "bf16", "tokens": 4096, "hidden": 7168},
     "rmsnorm_fused_add": {"dtype": "bf16", "tokens": 4096, "hidden": 7168, "spec": "hf"},
     "post_reorder_sum": {"dtype": "bf16", "tokens": 4096, "hidden": 7168, "topk": 8, "experts": 256, "ids": "uniform"},
+    "moe_dispatch": {"dtype": "bf16", "tokens": 4096, "hidden": 7168, "topk": 8, "experts": 32, "ids": "uniform",
+                     "weights": "fp8", "group": 128, "scale_fmt": "fp32"},
     "gate_proj": {"mode": "fp32", "dtype": "bf16", "tokens": 4096, "hidden": 7168, "experts": 256},
     "layernorm": {"dtype": "bf16", "tokens": 4096, "hidden": 7168, "affine": "weight_bias"},
     "fp32_layernorm": {"dtype": "bf16", "pdtype": "fp32", "tokens": 4096, "hidden": 7168, "affine": "weight_bias"},
@@ -88,6 +90,24 @@ def post_reorder_sum(down, topk_ids, topk_weights, src2dst):
     g = down.index_select(0, src2dst.view(-1)).view(t, k, -1).float()   # int32 indices, as the kernel reads
     w = torch.where(topk_ids >= 0, topk_weights, torch.zeros_like(topk_weights))   # -1: expert not on this rank
     return (g * w.unsqueeze(-1)).sum(1).to(down.dtype)
+
+
+def moe_dispatch(x, topk_ids, experts=32, group=128, min_scale=1.0 / (448 * 512)):
+    """sglang's EP pre-processing with fp8 weights: a stable sort by expert (skipped ids last),
+    the counts, src2dst, each token's row quantised per group of 128 and gathered into its slots."""
+    t, k = topk_ids.shape
+    flat = topk_ids.view(-1)
+    valid = (flat >= 0) & (flat < experts)
+    order = torch.argsort(torch.where(valid, flat, experts), stable=True)
+    counts = torch.bincount(torch.where(valid, flat, experts), minlength=experts + 1)[:experts].to(torch.int32)
+    src2dst = torch.empty_like(flat)
+    src2dst[order] = torch.arange(flat.numel(), device=flat.device, dtype=flat.dtype)
+    src2dst = torch.where(valid, src2dst, -1).view(t, k)
+    xg = x.float().view(t, -1, group)
+    scale = (xg.abs().amax(-1, keepdim=True) / 448.0).clamp(min=min_scale)
+    q = (xg / scale).clamp(-448.0, 448.0).to(torch.float8_e4m3fn).view(t, -1)
+    token = order // k   # every slot of the bench case is local: no skipped row to leave out
+    return q.index_select(0, token), scale.view(t, -1).index_select(0, token), counts, src2dst
 
 
 def fp8_quant_per_token(x):
@@ -160,6 +180,10 @@ def make_cases():
                   (rn(t * k, p["hidden"]), ids, torch.rand(t, k, device=DEV, generator=g),
                    src2dst.view(t, k).to(torch.int32))))
     cases.append(("fp8_quant_per_token", fp8_quant_per_token, (x_of("fp8_quant_per_token"),)))
+    d = S["moe_dispatch"]
+    dids = torch.stack([torch.randperm(d["experts"], device=DEV, generator=g)[:d["topk"]]
+                        for _ in range(d["tokens"])]).to(torch.int32)
+    cases.append(("moe_dispatch", moe_dispatch, (x_of("moe_dispatch"), dids)))
     for name, fn in (("tp_allreduce", tp_allreduce), ("tp_allreduce_rmsnorm", tp_allreduce_rmsnorm)):
         a = S[name]
         part = (a["ranks"], a["tokens"], a["hidden"])

@@ -138,10 +138,15 @@ def pow2_ceil(s):
 
 def op_fp8_quant(case, p, t, prec):
     x = f32(t["x"])
+    G = p["group"] if 0 < p["group"] < x.shape[1] else x.shape[1]
+    q, scales = quant_groups(x, G, F32(p["scale_ub"]), F32(p["min_scale"]), p["scale_fmt"], prec)
+    return {"q": q, "scales": scales}
+
+
+def quant_groups(x, G, ub, min_scale, scale_fmt, prec):
+    """Per-group FP8 quantization of float32 rows x (fp8_quant_per_token's spec): q, scales."""
     tokens, hidden = x.shape
-    G = p["group"] if 0 < p["group"] < hidden else hidden
     ng = -(-hidden // G)
-    ub, min_scale = F32(p["scale_ub"]), F32(p["min_scale"])
     q = np.empty((tokens, hidden), dtype=ml_dtypes.float8_e4m3fn)
     scales = np.empty((tokens, ng), dtype=F32)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -157,12 +162,12 @@ def op_fp8_quant(case, p, t, prec):
                 m = np.where((ub > 0) & (amax > ub), ub, amax).astype(F32)
                 s = (m / F32(448.0)).astype(F32)
                 s = np.where(s > min_scale, s, min_scale).astype(F32)
-            if p["scale_fmt"] == "ue8m0":
+            if scale_fmt == "ue8m0":
                 s = pow2_ceil(s)
             scales[:, gi] = s
             v = (xs / s[:, None]).astype(F32)
             q[:, gi * G:(gi + 1) * G] = rn(np.clip(v, -448.0, 448.0), "e4m3")   # __NV_SATFINITE
-    return {"q": q, "scales": scales}
+    return q, scales
 
 
 # ---------------------------------------------------------------- MoE combine
@@ -180,6 +185,36 @@ def op_post_reorder_sum(case, p, t, prec):
         term = fl(w[:, k])[:, None] * rows
         acc = np.where(valid[:, None], acc + term, acc)
     return {"out": rn(acc, dt)}
+
+
+# ---------------------------------------------------------------- MoE dispatch
+
+def op_moe_dispatch(case, p, t, prec):
+    """sglang's EP pre-processing: counts, each expert's rows one after the other, the token's row
+    (bf16 weights) or its per-group FP8 quantization (fp8 weights) in every taken slot. Within an
+    expert the rows go in reverse source order, as an atomic scatter may leave them: `check`
+    judges the set (docs/ops/moe_dispatch.md), and this runner shows it through the files."""
+    x, ids = t["hidden_states"], t["topk_ids"]
+    tokens, hidden = x.shape
+    E = p["experts"]
+    flat = ids.reshape(-1)
+    n = flat.size
+    taken = np.nonzero((flat >= 0) & (flat < E))[0]            # -1 and out-of-range ids: skipped
+    counts = np.bincount(flat[taken], minlength=E).astype(np.int32)
+    order = taken[np.lexsort((-taken, flat[taken]))]           # by expert; within one, last first
+    s2d = np.full(n, -1, dtype=np.int32)
+    s2d[order] = np.arange(order.size, dtype=np.int32)
+    if p["weights"] == "fp8":
+        G = p["group"] if 0 < p["group"] < hidden else hidden
+        rows, sc = quant_groups(f32(x), G, F32(0), F32(p["min_scale"]), p["scale_fmt"], prec)
+    else:
+        rows, sc = x, np.zeros((tokens, 0), dtype=F32)           # passed through, bits and all
+    buf = np.zeros((n, hidden), dtype=rows.dtype)                # rows no slot owns: not judged from files
+    scales = np.zeros((n, sc.shape[1]), dtype=F32)
+    buf[s2d[taken]] = rows[taken // ids.shape[1]]
+    scales[s2d[taken]] = sc[taken // ids.shape[1]]
+    return {"gateup_input": buf, "gateup_input_scale": scales, "tokens_per_expert": counts,
+            "src2dst": s2d.reshape(ids.shape)}
 
 
 # ---------------------------------------------------------------- router gate
@@ -352,6 +387,7 @@ OPS = {
     "silu_and_mul": op_silu_and_mul,
     "fp8_quant_per_token": op_fp8_quant,
     "post_reorder_sum": op_post_reorder_sum,
+    "moe_dispatch": op_moe_dispatch,
     "gate_proj": op_gate_proj,
     "layernorm": op_layernorm,
     "fp32_layernorm": op_layernorm,

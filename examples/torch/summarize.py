@@ -19,6 +19,7 @@ KEYS = {
     "silu_and_mul": ["dtype", "spec", "values"],
     "fp8_quant_per_token": ["dtype", "scale_fmt", "values"],
     "post_reorder_sum": ["dtype", "topk"],
+    "moe_dispatch": ["weights", "scale_fmt"],
     "gate_proj": ["mode", "tokens"],
     "layernorm": ["dtype", "affine"],
     "fp32_layernorm": ["dtype", "pdtype"],
