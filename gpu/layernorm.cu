@@ -137,7 +137,7 @@ __device__ __forceinline__ void out_chunk(int bug, const ln_args &a, void *orow,
  * three passes (sum, squared deviations, output): rows up to NC * T chunks are read once. */
 /* BUG: 0 for production (no bug code on its path), -1 for the known-bug variants, whose code
  * comes at run time (rbug): one instantiation serves them all. */
-template <int DT, int BUG, int T, int NC, int R>
+template <int DT, int BUG, int T, int NC, int R, bool SL = false>
 __global__ void __launch_bounds__(T * R) layernorm_kernel(ln_args a, bool vec, bool pvec, int rbug)
 {
     const int bug = BUG >= 0 ? BUG : rbug;
@@ -159,7 +159,10 @@ __global__ void __launch_bounds__(T * R) layernorm_kernel(ln_args a, bool vec, b
 #pragma unroll
     for (int i = 0; i < NC; i++) {
         const int64_t c = tid + (int64_t)T * i;
-        if (live && c < chunks) cache[i] = load_raw<DT>(xrow, c, n, vec);
+        /* SL (straight-line candidates, aligned rows only): a predicated 16-byte load, so all NC
+         * are in flight at once; load_raw's run-time `vec` test puts each in a branch of its own. */
+        if constexpr (SL) { if (live && c < chunks) cache[i] = __ldcs(reinterpret_cast<const uint4 *>(xrow) + c); }
+        else if (live && c < chunks) cache[i] = load_raw<DT>(xrow, c, n, vec);
     }
 #pragma unroll
     for (int j = 0; j < S; j++) acc[j] = acc2[j] = 0.0f;
@@ -217,13 +220,21 @@ struct config {
     const char *name;
 };
 /* Launch configurations (threads per row, chunks cached per thread, rows per block). */
-const config configs[] = {{"warp_nc32_r4"}, {"warp_nc16_r4"}, {"4warps_nc8_r1"}, {"block256_nc4"}};
+/* Production's choice first; the others with -DUD_KERNEL_CONFIGS=ON (the performance runs). */
+const config configs[] = {{"block256_nc4"},
+#if UD_KERNEL_CONFIGS
+                          {"warp_nc32_r4"}, {"warp_nc16_r4"}, {"4warps_nc8_r1"},
+                          /* straight-line candidates (SL), not production until measured */
+                          {"sl_warp_nc32_r4"}, {"sl_4warps_nc8_r1"},
+#endif
+};
 constexpr int NCONFIGS = sizeof configs / sizeof configs[0];
 
-template <int DT, int BUG, int T, int NC, int R>
+template <int DT, int BUG, int T, int NC, int R, bool SL = false>
 int launch(const ln_args *a, bool vec, bool pvec, int bug = 0)
 {
-    layernorm_kernel<DT, BUG, T, NC, R><<<(unsigned)((a->rows + R - 1) / R), T * R>>>(*a, vec, pvec, bug);
+    if (SL && !vec) return launch<DT, BUG, 256, 4, 1>(a, vec, pvec, bug);   /* candidates need aligned rows */
+    layernorm_kernel<DT, BUG, T, NC, R, SL><<<(unsigned)((a->rows + R - 1) / R), T * R>>>(*a, vec, pvec, bug);
     UD_CUDA_LAUNCH_CHECK();
     return UD_OK;
 }
@@ -232,22 +243,25 @@ template <int DT>
 int launch_config(const ln_args *a, int k, bool vec, bool pvec)
 {
     switch (k) {
-    case 0: return launch<DT, 0, 32, 32, 4>(a, vec, pvec);
-    case 1: return launch<DT, 0, 32, 16, 4>(a, vec, pvec);
-    case 2: return launch<DT, 0, 128, 8, 1>(a, vec, pvec);
-    case 3: return launch<DT, 0, 256, 4, 1>(a, vec, pvec);
+    case 0: return launch<DT, 0, 256, 4, 1>(a, vec, pvec);
+#if UD_KERNEL_CONFIGS
+    case 1: return launch<DT, 0, 32, 32, 4>(a, vec, pvec);
+    case 2: return launch<DT, 0, 32, 16, 4>(a, vec, pvec);
+    case 3: return launch<DT, 0, 128, 8, 1>(a, vec, pvec);
+    case 4: return launch<DT, 0, 32, 32, 4, true>(a, vec, pvec);
+    case 5: return launch<DT, 0, 128, 8, 1, true>(a, vec, pvec);
+#endif
     default: ud_error("layernorm: no launch configuration %d", k); return UD_EUSAGE;
     }
 }
 
-/* The production choice: a warp per row while the row fits its registers (8192 bf16/fp16
- * elements, 4096 fp32), a block of 256 threads re-reading the tail beyond. */
+/* The production choice, by measurement (docs/performance.md, H100, 2026-12-07): a block of 256
+ * threads a row with 4 chunks cached each (block256_nc4) was the fastest configuration at the
+ * bench shape (54.2 us against 66-296 us) and at one token (7.4 us). */
 int pick(const ln_args *a)
 {
-    const int64_t chunks = (a->n + ln_vec(a->dt) - 1) / ln_vec(a->dt);
-    if (chunks <= 32 * 16) return 1;
-    if (chunks <= 32 * 32) return 0;
-    return 3;
+    (void)a;
+    return 0;
 }
 
 template <int DT>

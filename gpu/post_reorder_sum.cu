@@ -87,8 +87,13 @@ __global__ void __launch_bounds__(THREADS) post_reorder_sum_kernel(prs_args a, b
 
 bool aligned16(const void *p) { return p == NULL || ((uintptr_t)p & 15u) == 0; }
 
-const char *const config_names[] = {"t256_c1", "t128_c1", "t128_c2", "t64_c2"};
-constexpr int NCONFIGS = 4;
+/* Production's choice first; the others with -DUD_KERNEL_CONFIGS=ON (the performance runs). */
+const char *const config_names[] = {"t256_c1",
+#if UD_KERNEL_CONFIGS
+                                    "t128_c1", "t128_c2", "t64_c2",
+#endif
+};
+constexpr int NCONFIGS = sizeof config_names / sizeof config_names[0];
 
 template <int DT, int BUG, int THREADS, int CU>
 int launch(const prs_args *a, bool vec, int bug = 0)
@@ -108,9 +113,11 @@ int launch_dt(const prs_args *a, int bug, int k, bool vec)
     }
     switch (k) {
     case 0: return launch<DT, 0, 256, 1>(a, vec);
+#if UD_KERNEL_CONFIGS
     case 1: return launch<DT, 0, 128, 1>(a, vec);
     case 2: return launch<DT, 0, 128, 2>(a, vec);
     case 3: return launch<DT, 0, 64, 2>(a, vec);
+#endif
     default: ud_error("post_reorder_sum: no launch configuration %d", k); return UD_EUSAGE;
     }
 }

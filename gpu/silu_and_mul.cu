@@ -58,8 +58,13 @@ __global__ void __launch_bounds__(THREADS) silu_and_mul_kernel(silu_args a, bool
 
 bool aligned16(const void *p) { return p == NULL || ((uintptr_t)p & 15u) == 0; }
 
-const char *const config_names[] = {"u1", "u2", "u4"};
-constexpr int NCONFIGS = 3;
+/* Production's choice first; the others with -DUD_KERNEL_CONFIGS=ON (the performance runs). */
+const char *const config_names[] = {"u1",
+#if UD_KERNEL_CONFIGS
+                                    "u2", "u4",
+#endif
+};
+constexpr int NCONFIGS = sizeof config_names / sizeof config_names[0];
 
 template <int DT, int BUG, int U>
 int launch(const silu_args *a, bool vec, int bug = 0)
@@ -81,8 +86,10 @@ int launch_dt(const silu_args *a, int bug, int k, bool vec)
     }
     switch (k) {
     case 0: return launch<DT, 0, 1>(a, vec);
+#if UD_KERNEL_CONFIGS
     case 1: return launch<DT, 0, 2>(a, vec);
     case 2: return launch<DT, 0, 4>(a, vec);
+#endif
     default: ud_error("silu_and_mul: no launch configuration %d", k); return UD_EUSAGE;
     }
 }

@@ -6,8 +6,9 @@
 # (bench/torch_ops.py); the merged table (bench/table.py); and Nsight Compute on the production
 # kernels that miss the bar (or on PERF_NCU_OPS), so the reason comes with the number.
 #
-#   PERF_ULPDIFF    the ulpdiff binary (default build-gpu/ulpdiff; build it first, or let
-#                   scripts/gpu-nightly.sh's build stage do it)
+#   PERF_ULPDIFF    the ulpdiff binary (default build-gpu/ulpdiff), built with
+#                   -DUD_KERNEL_CONFIGS=ON so that every launch configuration is there to time
+#                   (NIGHTLY_CMAKE_ARGS=-DUD_KERNEL_CONFIGS=ON for scripts/gpu-nightly.sh's build)
 #   PERF_OPS        operators to time (comma-separated; default all)
 #   PERF_ITERS      ulpdiff bench --iters (default 100)
 #   PERF_TORCH      0: no PyTorch timings;  PERF_COMPILE_BUDGET: seconds for torch.compile (240)
