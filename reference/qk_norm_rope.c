@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "numerics/status.h"
+#include "reference/candidates.h"
 #include "reference/dd.h"
 
 #define MP_PREC 128
@@ -21,47 +22,6 @@
 #define LIBM_REL_ERR 0x1p-50   /* glibc's cos/sin are within 1 ulp (2^-52); 4x of room */
 #define U_W 0x1p-24
 #define HALF_MAX (QKR_MAX_HEAD_DIM / 2)
-
-/* RN_T of an MPFR value, exactly: the two doubles around x round alike unless a rounding
- * boundary of T (a midpoint, exact in double) lies between them; then compare x with it. */
-static double mp_round(ud_dtype t, mpfr_srcptr x)
-{
-    double dl = mpfr_get_d(x, MPFR_RNDD), du = mpfr_get_d(x, MPFR_RNDU);
-    double rl = ud_round(t, dl), ru = ud_round(t, du);
-    if (rl == ru) return rl;
-    double mid = 0.5 * (rl + ru);
-    int c = mpfr_cmp_d(x, mid);
-    return c < 0 ? rl : c > 0 ? ru : ud_round(t, mid);
-}
-
-/* Table entry candidates when the producer may be off by m relative: prim = RN_T(v), alt the
- * other of RN_T(v -+ m|v|) (prim when both agree). From MPFR, or from a double vd within e of
- * v (returns 0 when vd cannot decide). */
-static void cands_mp(ud_dtype t, mpfr_srcptr v, double m, mpfr_ptr tmp, double *prim, double *alt)
-{
-    *prim = mp_round(t, v);
-    mpfr_abs(tmp, v, MPFR_RNDN);
-    mpfr_mul_d(tmp, tmp, m, MPFR_RNDN);
-    mpfr_sub(tmp, v, tmp, MPFR_RNDN);
-    double lo = mp_round(t, tmp);
-    mpfr_abs(tmp, v, MPFR_RNDN);
-    mpfr_mul_d(tmp, tmp, m, MPFR_RNDN);
-    mpfr_add(tmp, v, tmp, MPFR_RNDN);
-    double hi = mp_round(t, tmp);
-    *alt = lo != *prim ? lo : hi;
-}
-
-static int cands_fast(ud_dtype t, double vd, double m, double e, double *prim, double *alt)
-{
-    double a = fabs(vd);
-    double p1 = ud_round(t, vd - e * a), p2 = ud_round(t, vd + e * a);
-    double l1 = ud_round(t, vd - (m + e) * a), l2 = ud_round(t, vd - (m - e) * a);
-    double h1 = ud_round(t, vd + (m - e) * a), h2 = ud_round(t, vd + (m + e) * a);
-    if (p1 != p2 || l1 != l2 || h1 != h2) return 0;
-    *prim = p1;
-    *alt = l1 != p1 ? l1 : h1;
-    return 1;
-}
 
 typedef struct { double c[2], s[2]; } entry;   /* [0] the primary value, [1] the other candidate */
 
@@ -95,13 +55,13 @@ static void fill_entry(ctx *x, int j, int i, int32_t pos)
         return;
     }
     const double m = a->table_margin;
-    if (!x->use_mpfr && cands_fast(a->tdt, cos((double)th), m, LIBM_REL_ERR, &en->c[0], &en->c[1]) &&
-        cands_fast(a->tdt, sin((double)th), m, LIBM_REL_ERR, &en->s[0], &en->s[1]))
+    if (!x->use_mpfr && ref_cands_fast(a->tdt, cos((double)th), m, LIBM_REL_ERR, &en->c[0], &en->c[1]) &&
+        ref_cands_fast(a->tdt, sin((double)th), m, LIBM_REL_ERR, &en->s[0], &en->s[1]))
         return;
     mpfr_set_flt(x->tmp, th, MPFR_RNDN);
     mpfr_sin_cos(x->ms[j][i], x->mc[j][i], x->tmp, MPFR_RNDN);
-    cands_mp(a->tdt, x->mc[j][i], m, x->t1, &en->c[0], &en->c[1]);
-    cands_mp(a->tdt, x->ms[j][i], m, x->t1, &en->s[0], &en->s[1]);
+    ref_cands_mp(a->tdt, x->mc[j][i], m, x->t1, &en->c[0], &en->c[1]);
+    ref_cands_mp(a->tdt, x->ms[j][i], m, x->t1, &en->s[0], &en->s[1]);
 }
 
 /* self c -+ partner s. Non-finite inputs follow IEEE (the kernel's fp32 arithmetic). */
