@@ -111,8 +111,11 @@ static int load(const char *path, report *r)
         cc->idx = i;
         char *pj = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
         if (!pj) return bad(path, "out of memory");
-        snprintf(cc->key, sizeof cc->key, "%s %s seed=%lld [%s]", json_string_value(op), pj,
-                 (long long)json_integer_value(seed), json_string_value(be));
+        json_t *pad = json_object_get(c, "padding");   /* padded cases only: the same case padded is another */
+        char padt[48] = "";
+        if (json_is_integer(pad)) snprintf(padt, sizeof padt, " padding=%lld", (long long)json_integer_value(pad));
+        snprintf(cc->key, sizeof cc->key, "%s %s seed=%lld%s [%s]", json_string_value(op), pj,
+                 (long long)json_integer_value(seed), padt, json_string_value(be));
         free(pj);
         cc->label = json_string_value(label);
         cc->backend = json_string_value(be);

@@ -98,6 +98,7 @@ static json_t *case_json(const ud_result *r, long long index)
     json_object_set_new(o, "line", c->file ? json_integer(c->line) : json_null());
     json_object_set_new(o, "params", ud_params_json(c));
     json_object_set_new(o, "seed", json_integer((json_int_t)c->seed));
+    if (c->padding) json_object_set_new(o, "padding", json_integer(c->padding));   /* only padded cases carry it */
     json_object_set_new(o, "backend", json_string(ud_backend_name(r->backend)));
     json_object_set_new(o, "status", json_string(status_of(r)));
     json_object_set_new(o, "seconds", num(r->seconds));

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "numerics/status.h"
+#include "harness/cases/padding.h"  /* UD_MAX_PADDING */
 #include "harness/cases/select.h"   /* ud_shard_parse */
 
 /* Where a field is, for messages: "cases[3].outputs[0]". */
@@ -238,6 +239,10 @@ static int read_case_head(const ctx *x, json_t *o, ud_result *r)
     c->seed = (uint64_t)seed;   /* written as a signed 64-bit integer */
     for (int d = 0; d < UD_NDTYPES; d++) c->budget_ulp[d] = NAN;
     c->budget_scaled = NAN;
+    json_t *pad = json_object_get(o, "padding");   /* written for padded cases only */
+    if (pad && (!json_is_integer(pad) || json_integer_value(pad) < 1 || json_integer_value(pad) > UD_MAX_PADDING))
+        return bad(x, "padding", "expected an integer in 1..%d", UD_MAX_PADDING);
+    c->padding = pad ? (int)json_integer_value(pad) : 0;
     if (get_text(x, o, "label", c->label, sizeof c->label) || read_mutant(x, json_object_get(o, "mutant"), c) ||
         read_params(x, json_object_get(o, "params"), c) || read_backend(x, o, &r->backend) ||
         get_str(x, o, "status", &status) || get_num(x, o, "seconds", &r->seconds))

@@ -49,8 +49,8 @@ def load_report(path):
 
 
 def key(c):
-    """How `ulpdiff compare` matches cases: operator, parameters, seed, backend."""
-    return (c.get("op"), json.dumps(c.get("params"), sort_keys=True), c.get("seed"), c.get("backend"))
+    """How `ulpdiff compare` matches cases: operator, parameters, seed, padding, backend."""
+    return (c.get("op"), json.dumps(c.get("params"), sort_keys=True), c.get("seed"), c.get("padding"), c.get("backend"))
 
 
 def kinds(c):
@@ -96,7 +96,8 @@ def cmd_slim(args):
     for c in d["cases"]:
         cases.append({
             "label": c.get("label"), "op": c.get("op"), "mutant": c.get("mutant"), "params": c.get("params"),
-            "seed": c.get("seed"), "backend": c.get("backend"), "status": c.get("status"),
+            "seed": c.get("seed"), **({"padding": c["padding"]} if "padding" in c else {}),
+            "backend": c.get("backend"), "status": c.get("status"),
             "outputs": [{k: o.get(k) for k in SLIM_OUTPUT} for o in c.get("outputs", [])],
             # The kinds are what compare matches on; a message is kept short, for the reader.
             "findings": [{"kind": f.get("kind"), "message": (f.get("message") or "")[:160]} for f in c.get("findings", [])],

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "harness/ops/registry.h"
+#include "harness/cases/padding.h"
 #include "harness/cases/param_text.h"
 #include "numerics/status.h"
 
@@ -41,6 +42,7 @@ void ud_case_format_label(ud_case *c)
         ud_param_value_text(c, i, 0, v, sizeof v);
         off += (size_t)snprintf(c->label + off, n - off, "%s%s=%s", i ? ", " : "", c->op->params[i].name, v);
     }
+    if (c->padding > 0 && off < n) off += (size_t)snprintf(c->label + off, n - off, ", padding=%d", c->padding);
     if (off < n) snprintf(c->label + off, n - off, ", seed=%llu)", (unsigned long long)c->seed);
 }
 
@@ -87,7 +89,8 @@ int ud_case_validate(const ud_case *c, char *msg, size_t n)
 {
     if (c->op->validate && c->op->validate(c, msg, n)) return -1;
     ud_tensor in[UD_MAX_TENSORS], out[UD_MAX_TENSORS];
-    return case_shapes(c, in, out, msg, n) == UD_OK ? 0 : -1;
+    if (case_shapes(c, in, out, msg, n) != UD_OK) return -1;
+    return c->padding ? ud_padding_check(c, msg, n) : 0;
 }
 
 double ud_case_footprint(const ud_case *c)
@@ -102,6 +105,13 @@ double ud_case_footprint(const ud_case *c)
     for (int k = 0; k < ud_case_ninputs(c); k++) bytes += 2.0 * (double)ud_tensor_bytes(&in[k]);
     for (int k = 0; k < ud_case_noutputs(c); k++)
         bytes += 3.0 * (double)ud_tensor_bytes(&out[k]) + (3 * 8 + 4) * (double)out[k].numel;
+    /* A padded run also holds the padded batch's inputs and outputs while its kernel runs. */
+    ud_case pc;
+    if (c->padding > 0 && ud_padding_case(c, &pc) == UD_OK) {
+        if (case_shapes(&pc, in, out, msg, sizeof msg) != UD_OK) return INFINITY;
+        for (int k = 0; k < ud_case_ninputs(c); k++) bytes += (double)ud_tensor_bytes(&in[k]);
+        for (int k = 0; k < ud_case_noutputs(c); k++) bytes += (double)ud_tensor_bytes(&out[k]);
+    }
     return bytes;
 }
 

@@ -22,7 +22,7 @@
 
 #include "harness/core/files.h"
 
-const char *const ud_casefile_keys[] = {"op", "seeds", "seed", "mutant", "scaled_budget", "budget.<dtype>", NULL};
+const char *const ud_casefile_keys[] = {"op", "seeds", "seed", "mutant", "scaled_budget", "budget.<dtype>", "padding", NULL};
 
 #define MAX_FILE_BYTES (4u << 20)
 #define MAX_ERRORS_PER_FILE 20
@@ -296,6 +296,10 @@ static void resolve_section(ud_corpus *c, pstate *st, const section *sec, const 
                 suggest(dym, sizeof dym, name, names, (size_t)(op->nmutants < 64 ? op->nmutants : 64), "'", "'");
                 perr(st, k->line, "%s has no known-bug variant '%s'%s (`ulpdiff list mutants`)", op->name, k->val, dym);
             }
+        } else if (strcmp(k->key, "padding") == 0) {   /* a list, checked when the section expands */
+            s.padding = pool_add(c, k->val, strlen(k->val));
+            s.padding_line = k->line;
+            if (!s.padding) { st->oom = 1; return; }
         } else if (strcmp(k->key, "scaled_budget") == 0) {
             if (parse_nonneg_real(k->val, &s.budget_scaled))
                 perr(st, k->line, "scaled_budget = %s: expected a non-negative number", k->val);

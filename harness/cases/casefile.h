@@ -8,6 +8,7 @@
  *   budget.bf16   = 0.5           override the operator's ulp budget for bf16 outputs
  *   scaled_budget = 8             override the operator's scaled budget (units of u_w * s)
  *   mutant  = weight_mult_fp32    run a known-bug variant (reproducers of mutant findings)
+ *   padding = 0, 5                rows of garbage past the tokens: a CUDA-graph batch (padding.h)
  *
  * Every error names file:line and, where a name is close, suggests it; docs/cases.md is the
  * user's page. A corpus is the cases of a set of files, in a stable order: files sorted by

@@ -59,6 +59,7 @@ int ud_identity_take(const ud_select_opts *o, ud_selection *s, ud_identity *id)
 static int same_case(const ud_case *a, const ud_case *b)
 {
     return a->op == b->op && a->mutant == b->mutant && a->seed == b->seed && a->line == b->line &&
+           a->padding == b->padding &&
            a->file == b->file && strcmp(a->label, b->label) == 0 &&
            memcmp(a->p, b->p, sizeof a->p) == 0 && memcmp(a->budget_ulp, b->budget_ulp, sizeof a->budget_ulp) == 0 &&
            memcmp(&a->budget_scaled, &b->budget_scaled, sizeof a->budget_scaled) == 0;

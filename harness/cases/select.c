@@ -101,6 +101,10 @@ int ud_select_default_sweep(const ud_select_opts *o, const ud_op *op, int mutant
     s.seed0 = o->seed;
     s.seeds = o->seeds;
     for (int k = 0; k < o->np; k++) {
+        if (strcmp(o->pnames[k], "padding") == 0) {   /* the case key padding (padding.h), not a parameter */
+            s.padding = o->pvals[k];
+            continue;
+        }
         int idx = -1;
         const char *pn[UD_MAX_PARAMS];
         for (int j = 0; j < op->nparams; j++) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "numerics/ud_portable.h"
+#include "harness/cases/padding.h"
 
 void ud_spec_init(ud_spec *s, const ud_op *op)
 {
@@ -98,11 +99,9 @@ static int parse_number(const ud_param *p, const char *txt, ud_pval *out)
     return (v < p->lo || v > p->hi) ? -2 : 0;
 }
 
-static int parse_item(const ud_spec *s, int k, char *txt, item *it, char *err, size_t errn)
+/* `at`: where the value came from, for messages ("file:line", "--hidden"). */
+static int parse_item(const ud_param *p, const char *at, char *txt, item *it, char *err, size_t errn)
 {
-    const ud_param *p = &s->op->params[k];
-    char at[300];
-    where(s, k, at, sizeof at);
     memset(it, 0, sizeof *it);
     if (p->kind == UD_P_CHOICE || p->kind == UD_P_DTYPE) {
         for (int c = 0; p->choices[c]; c++)
@@ -186,49 +185,63 @@ static ud_pval draw(const ud_param *p, const item *it, uint64_t seed, int k)
 
 #define MAX_ITEMS 64
 
+/* The case-file key `padding` (harness/cases/padding.h), read as an integer parameter. */
+static const ud_param padding_param = {"padding", UD_P_INT, "0", "padding rows of garbage past the tokens", NULL, 0,
+                                       UD_MAX_PADDING};
+
+/* Lists 0 .. nparams-1: the operator's parameters; list nparams: padding. */
 typedef struct {
-    item items[UD_MAX_PARAMS][MAX_ITEMS];
-    int nitems[UD_MAX_PARAMS];
+    item items[UD_MAX_PARAMS + 1][MAX_ITEMS];
+    int nitems[UD_MAX_PARAMS + 1];
     size_t total;                 /* cases, seeds included */
 } lists;
 
-/* Parses every parameter's list (however long: lists joined from continuation lines have no
- * length limit) and counts the product without letting it wrap. */
+/* Parses one value list (however long: lists joined from continuation lines have no length
+ * limit) into items / *nitems. */
+static int parse_list(const ud_param *p, const char *src, const char *at, item *items, int *nitems, char *err,
+                      size_t errn)
+{
+    char *buf = strdup(src ? src : "");
+    if (!buf) { snprintf(err, errn, "out of memory"); return -1; }
+    *nitems = 0;
+    char *save = NULL;
+    int rc = 0;
+    for (char *tok = strtok_r(buf, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+        char *t = trim(tok);
+        if (!*t) continue;
+        if (*nitems == MAX_ITEMS) {
+            snprintf(err, errn, "%s: more than %d values for %s", at, MAX_ITEMS, p->name);
+            rc = -1;
+        } else if (parse_item(p, at, t, &items[*nitems], err, errn)) {
+            rc = -1;
+        } else {
+            (*nitems)++;
+        }
+    }
+    free(buf);
+    if (rc) return -1;
+    if (*nitems == 0) {
+        snprintf(err, errn, "%s: %s has no value", at, p->name);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses every list and counts the product without letting it wrap. */
 static int parse_lists(const ud_spec *s, lists *L, char *err, size_t errn)
 {
     const ud_op *op = s->op;
     size_t seeds = (size_t)(s->seeds > 0 ? s->seeds : 1);
     L->total = seeds;
     int over = seeds > UD_MAX_CASES;
-    for (int k = 0; k < op->nparams; k++) {
-        const char *src = s->vals[k] ? s->vals[k] : op->params[k].def;
-        char *buf = strdup(src ? src : "");
-        if (!buf) { snprintf(err, errn, "out of memory"); return -1; }
-        L->nitems[k] = 0;
-        char *save = NULL;
-        int rc = 0;
-        for (char *tok = strtok_r(buf, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
-            char *t = trim(tok);
-            if (!*t) continue;
-            if (L->nitems[k] == MAX_ITEMS) {
-                char at[300];
-                where(s, k, at, sizeof at);
-                snprintf(err, errn, "%s: more than %d values for %s", at, MAX_ITEMS, op->params[k].name);
-                rc = -1;
-            } else if (parse_item(s, k, t, &L->items[k][L->nitems[k]], err, errn)) {
-                rc = -1;
-            } else {
-                L->nitems[k]++;
-            }
-        }
-        free(buf);
-        if (rc) return -1;
-        if (L->nitems[k] == 0) {
-            char at[300];
-            where(s, k, at, sizeof at);
-            snprintf(err, errn, "%s: %s has no value", at, op->params[k].name);
-            return -1;
-        }
+    for (int k = 0; k <= op->nparams; k++) {
+        char at[300];
+        const ud_param *p = k < op->nparams ? &op->params[k] : &padding_param;
+        const char *src = k < op->nparams ? (s->vals[k] ? s->vals[k] : p->def) : (s->padding ? s->padding : p->def);
+        if (k < op->nparams) where(s, k, at, sizeof at);
+        else if (s->file) snprintf(at, sizeof at, "%s:%d", s->file, s->padding_line ? s->padding_line : s->line);
+        else snprintf(at, sizeof at, "--padding");
+        if (parse_list(p, src, at, L->items[k], &L->nitems[k], err, errn)) return -1;
         /* total * nitems > UD_MAX_CASES, asked without overflowing */
         if (over || L->total > UD_MAX_CASES / (size_t)L->nitems[k]) over = 1;
         else L->total *= (size_t)L->nitems[k];
@@ -288,13 +301,28 @@ int ud_spec_expand(const ud_spec *s, ud_case **cases, size_t *ncases, char *err,
             rest /= (size_t)L->nitems[k];
             c->p[k] = it->is_range ? draw(&op->params[k], it, c->seed, k) : it->v;
         }
+        const item *pad = &L->items[op->nparams][rest % (size_t)L->nitems[op->nparams]];
+        c->padding = (int)(pad->is_range ? draw(&padding_param, pad, c->seed, op->nparams) : pad->v).i;
         memcpy(c->budget_ulp, s->budget_ulp, sizeof c->budget_ulp);
         c->budget_scaled = s->budget_scaled;
         ud_case_format_label(c);
         char msg[400];
-        if (ud_case_validate(c, msg, sizeof msg)) {
+        /* The case without its padding first: a problem of the padding alone is reported at the
+         * padding's line. */
+        int padding = c->padding, bad;
+        c->padding = 0;
+        bad = ud_case_validate(c, msg, sizeof msg);
+        c->padding = padding;
+        if (bad) {
             char o[300];
             snprintf(err, errn, "%s%s: %s", origin(s, o, sizeof o), c->label, msg);
+            free(L);
+            return -1;
+        }
+        if (padding && ud_padding_check(c, msg, sizeof msg)) {
+            if (s->file) snprintf(err, errn, "%s:%d: %s: %s", s->file, s->padding_line ? s->padding_line : s->line,
+                                  c->label, msg);
+            else snprintf(err, errn, "--padding: %s: %s", c->label, msg);
             free(L);
             return -1;
         }

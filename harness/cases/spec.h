@@ -17,6 +17,8 @@ typedef struct {
     uint64_t seed0;
     double budget_ulp[UD_NDTYPES];     /* NaN: operator's own */
     double budget_scaled;
+    const char *padding;               /* list of paddings (harness/cases/padding.h); NULL: "0" */
+    int padding_line;                  /* its source line (0: CLI/default) */
     const char *file;                  /* NULL for the command line */
     int line;
     const char *section;
@@ -29,7 +31,8 @@ void ud_spec_init(ud_spec *s, const ud_op *op);
 /* The number of cases s expands to, counted without building them and without wrapping
  * around (more than UD_MAX_CASES is an error). Returns 0, or -1 with a message in err. */
 int ud_spec_count(const ud_spec *s, size_t *count, char *err, size_t errn);
-/* Appends the expanded cases to *cases (realloc'd). Returns 0, or -1 with a message
+/* `padding` is one more list of the product (outermost: a section's unpadded cases come first).
+ * Appends the expanded cases to *cases (realloc'd). Returns 0, or -1 with a message
  * "file:line: ..." (or "--param: ...") in err; also when *ncases plus the new ones would be
  * more than UD_MAX_CASES. On error *cases may have been reallocated: the caller frees it. */
 int ud_spec_expand(const ud_spec *s, ud_case **cases, size_t *ncases, char *err, size_t errn);

@@ -35,6 +35,7 @@ int ud_cmd_list(int argc, char **argv)
         for (int k = 0; op->inputs[k]; k++) printf(" %s", op->inputs[k]);
         printf("; outputs:");
         for (int k = 0; op->outputs[k]; k++) printf(" %s", op->outputs[k]);
+        if (op->token_param) printf("\n  padding = N: runs on %s + N rows, the N past them garbage", op->token_param);
         printf("\n  parameters (default):\n");
         for (int k = 0; k < op->nparams; k++) {
             const ud_param *p = &op->params[k];

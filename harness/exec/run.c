@@ -12,6 +12,7 @@
 
 #include "numerics/status.h"
 #include "harness/core/measure.h"
+#include "harness/exec/padding.h"
 
 int ud_ref_alloc(ud_ref *r, size_t n)
 {
@@ -38,12 +39,35 @@ static double since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0->tv_nsec);
 }
 
+static int run_kernel(const ud_case *c, ud_backend be, const ud_impl *impl, ud_tensor *in, int nin,
+                      ud_tensor *out, int nout, char *why, size_t whyn);
+
+/* run_kernel's arguments other than the case and its tensors, for a padded batch. */
+typedef struct {
+    ud_backend be;
+    const ud_impl *impl;
+    char *why;
+    size_t whyn;
+} padded_call;
+
+static int run_padded(void *user, const ud_case *padded, ud_tensor *in, ud_tensor *out)
+{
+    const padded_call *p = user;
+    return run_kernel(padded, p->be, p->impl, in, ud_case_ninputs(padded), out, ud_case_noutputs(padded), p->why,
+                      p->whyn);
+}
+
 /* Poisons the outputs and fills them: the implementation source's function, or the registry
- * kernel (production or the case's variant). On cuda through device buffers. */
+ * kernel (production or the case's variant). On cuda through device buffers. A padded case
+ * runs on its padded batch, and its outputs are that batch's valid rows (harness/exec/padding.h). */
 static int run_kernel(const ud_case *c, ud_backend be, const ud_impl *impl, ud_tensor *in, int nin,
                       ud_tensor *out, int nout, char *why, size_t whyn)
 {
     for (int k = 0; k < nout; k++) ud_tensor_poison(&out[k]);
+    if (c->padding > 0) {
+        padded_call p = {be, impl, why, whyn};
+        return ud_padding_run(c, in, out, run_padded, &p);
+    }
     if (be != UD_BACKEND_CUDA) {   /* cpu, and external (host buffers, read from files) */
         if (impl) return impl->outputs(impl, c, in, out, 0);
         if (!c->op->run_cpu) { snprintf(why, whyn, "no cpu implementation"); return UD_EINTERNAL; }

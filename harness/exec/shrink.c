@@ -59,14 +59,18 @@ int ud_shrink_case(const ud_case *c, const ud_run_opts *o, ud_finding_kind kind,
     int have_res = 0;
     for (int improved = 1; improved && runs < max_runs;) {
         improved = 0;
-        for (int k = 0; k < c->op->nparams && runs < max_runs; k++) {
-            const ud_param *p = &c->op->params[k];
-            if (p->kind != UD_P_INT) continue;
+        /* k == nparams: the padding, shrunk like an integer parameter down to 0 (a finding that
+         * needs no padding reproduces without it). */
+        for (int k = 0; k <= c->op->nparams && runs < max_runs; k++) {
+            if (k < c->op->nparams && c->op->params[k].kind != UD_P_INT) continue;
+            if (k == c->op->nparams && best->padding == 0) continue;
             int64_t cand[MAX_CAND];
-            int nc = candidates(best->p[k].i, (int64_t)p->lo, cand);
+            int nc = k < c->op->nparams ? candidates(best->p[k].i, (int64_t)c->op->params[k].lo, cand)
+                                        : candidates(best->padding, 0, cand);
             for (int j = 0; j < nc && runs < max_runs; j++) {
                 ud_case t = *best;
-                t.p[k].i = cand[j];
+                if (k < c->op->nparams) t.p[k].i = cand[j];
+                else t.padding = (int)cand[j];
                 ud_case_format_label(&t);
                 if (still_fails(&t, o, kind, trial, &runs)) {
                     *best = t;
@@ -102,6 +106,7 @@ int ud_reproducer_text(const ud_case *c, const char *why, char *buf, size_t n, u
         ud_param_value_text(c, k, 1, v, sizeof v);
         PUT("%s = %s\n", c->op->params[k].name, v);
     }
+    if (c->padding) PUT("padding = %d\n", c->padding);
     PUT("seed = %llu\n", (unsigned long long)c->seed);
     for (int t = 0; t < UD_NDTYPES; t++)
         if (!isnan(c->budget_ulp[t])) {

@@ -5,8 +5,9 @@
  * parameter's lower bound, 1, 2, 3, then the current value minus a half, a quarter, ... of
  * the distance to the bound, down to one less — and keep the first that
  * the operator accepts (ud_op.validate) and that still fails with the same finding kind;
- * repeat until no parameter shrinks or the run limit is reached. Everything else (dtype,
- * generator, seed, mutant, budgets) is kept, so the reproducer fails for the same reason. */
+ * repeat until no parameter shrinks or the run limit is reached. A padded case's padding shrinks
+ * after them the same way, down to 0. Everything else (dtype, generator, seed, mutant, budgets)
+ * is kept, so the reproducer fails for the same reason. */
 #ifndef UD_SHRINK_H
 #define UD_SHRINK_H
 

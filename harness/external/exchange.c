@@ -129,6 +129,10 @@ int ud_export_cases(const ud_case *cases, size_t n, const char *dir, const ud_ex
                      "(drop --mutant)", cases[i].label);
             return UD_EUSAGE;
         }
+    /* A padded case (a CUDA-graph batch, harness/cases/padding.h) is ulpdiff's own run of its
+     * kernel on a longer batch; the exchange format has no padded batch, so it is left out. */
+    size_t padded = 0;
+    for (size_t i = 0; i < n; i++) padded += cases[i].padding > 0;
     if (!prepare_dir(dir)) return UD_EUSAGE;
     json_t *root = json_object(), *jc = json_array();
     json_object_set_new(root, "schema", json_string(UD_EXCHANGE_SCHEMA));
@@ -141,7 +145,7 @@ int ud_export_cases(const ud_case *cases, size_t n, const char *dir, const ud_ex
     ud_progress_init_what(&pr, ud_progress_mode(0, 0), n, "cases exported");
     for (size_t i = 0; rc == UD_OK && i < n; i++) {
         ud_progress_draw(&pr, i, 0, NULL);
-        rc = export_case(&cases[i], i, dir, jc, &bytes);
+        if (!cases[i].padding) rc = export_case(&cases[i], i, dir, jc, &bytes);
     }
     ud_progress_clear(&pr);
     json_object_set_new(root, "cases", jc);
@@ -152,8 +156,11 @@ int ud_export_cases(const ud_case *cases, size_t n, const char *dir, const ud_ex
         if (ud_write_atomic(path, write_manifest, root) != UD_OK) {
             rc = UD_EINTERNAL;
         } else {
-            fprintf(log, "exported %zu case%s (%.1f MB of inputs) to %s; manifest: %s\n", n, n == 1 ? "" : "s",
-                    bytes / 1e6, dir, path);
+            fprintf(log, "exported %zu case%s (%.1f MB of inputs) to %s; manifest: %s\n", n - padded,
+                    n - padded == 1 ? "" : "s", bytes / 1e6, dir, path);
+            if (padded)
+                fprintf(log, "export: %zu padded case%s left out (`padding` runs ulpdiff's own kernels on a padded "
+                        "batch; the exchange format has none)\n", padded, padded == 1 ? "" : "s");
         }
     }
     json_decref(root);

@@ -109,11 +109,25 @@ typedef struct ud_op {
     /* Optional: the operator keeps derived state (a cached fp32 weight copy, a cos/sin table);
      * the cache checker drives it through this (harness/cache/cache_check.h, docs/cache-checks.md). */
     const struct ud_cached_op *cached;
+    /* Optional: the token dimension, for a case's `padding` (a CUDA-graph batch: the kernel runs
+     * on tokens + padding rows, the padding rows garbage; harness/cases/padding.h). The integer
+     * parameter that counts tokens; NULL: the operator cannot be padded, and a case that asks
+     * is refused. Which tensors carry the token dimension is derived from the shapes. */
+    const char *token_param;
+    /* Optional, with token_param: makes the padding part of the inputs (every element that is no
+     * valid token's, already filled with garbage) hold what a padded batch holds where garbage
+     * would not do — indices the kernel follows (expert ids, positions) must stay in range.
+     * `padded` is the padded case (tokens + padding), `valid` the case's own token count. An
+     * operator with an integer input that has a token dimension must have one. */
+    int (*pad_inputs)(const struct ud_case *padded, int64_t valid, ud_tensor *in);
 } ud_op;
 
 typedef struct ud_case {
     const ud_op *op;
     int mutant;                   /* 0: production */
+    /* Rows past the token count that the kernel also sees, holding garbage, as in a CUDA-graph
+     * batch (0: none; only for operators with a token_param). Judged: the valid rows alone. */
+    int padding;
     ud_pval p[UD_MAX_PARAMS];
     uint64_t seed;
     double budget_ulp[UD_NDTYPES];   /* NaN: the operator's own */
