@@ -296,4 +296,5 @@ UD_OPERATOR(fp8_quant_per_token) = {
     .mutants = mutants, .nmutants = UD_NELEMS(mutants),
     .bench = "dtype=bf16 tokens=4096 hidden=7168 group=0 scale_fmt=fp32 scale_ub=0 values=normal",
     .bitwise_backends = 1,
+    .token_param = "tokens",
 };

@@ -319,5 +319,6 @@ UD_OPERATOR(gate_proj) = {
     .nmutants = UD_NELEMS(mutants),
     /* DeepSeek-V3's router: a compute-bound GEMM, timed for the fp32 / tf32 comparison. */
     .bench = "mode=fp32 dtype=bf16 tokens=4096 hidden=7168 experts=256 topk=8",
+    .token_param = "tokens",
     .cached = &ud_cached_gate_proj,
 };

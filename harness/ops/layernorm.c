@@ -177,6 +177,7 @@ extern const struct ud_cached_op ud_cached_fp32_layernorm;
         .bench = BENCH,                                                                         \
         .bitwise_backends = 1,                                                                  \
         .cached = CACHED_##NAME,                                                                \
+        .token_param = "tokens",                                                                \
     }
 
 UD_OPERATOR(layernorm) = LN_OP(layernorm, "out = RN((x - mean) / sqrt(var + eps) * w + b), statistics in fp32  [torch nn.LayerNorm]",

@@ -184,6 +184,22 @@ static int extra(const ud_case *c, const ud_tensor *in, const ud_tensor *out, co
     return UD_OK;
 }
 
+/* The padding tokens of a CUDA-graph batch (padding = N; harness/cases/padding.h): the router ran
+ * on their garbage, so each slot holds any id from -1 to experts-1 (sglang sets them all to -1
+ * only where it masks the padded region, num_token_non_padded); their slots were dispatched
+ * after the valid tokens' (src2dst = the slot's own row, past the valid rows), rows of garbage;
+ * their weights are the harness's garbage. */
+static int pad_inputs(const ud_case *padded, int64_t valid, ud_tensor *in)
+{
+    int64_t slots = padded->p[P_TOKENS].i * padded->p[P_TOPK].i, experts = padded->p[P_EXPERTS].i;
+    int32_t *ids = in[IN_IDS].host, *src2dst = in[IN_SRC2DST].host;
+    for (int64_t s = valid * padded->p[P_TOPK].i; s < slots; s++) {
+        ids[s] = (int32_t)(ud_rng_u64(padded->seed, 14, (uint64_t)s) % (uint64_t)(experts + 1)) - 1;
+        src2dst[s] = (int32_t)s;
+    }
+    return UD_OK;
+}
+
 #define V(E, N, EXPECT, WHAT) UD_KERNEL_VARIANT(PRS_BUG_##E, N, EXPECT, WHAT),
 static const ud_mutant mutants[] = {PRS_VARIANTS(V)};
 
@@ -198,4 +214,6 @@ UD_OPERATOR(post_reorder_sum) = {
     .mutants = mutants, .nmutants = UD_NELEMS(mutants),
     .bench = "dtype=bf16 tokens=4096 hidden=7168 topk=8 experts=256 ids=uniform",
     .bitwise_backends = 1,
+    .token_param = "tokens",
+    .pad_inputs = pad_inputs,
 };

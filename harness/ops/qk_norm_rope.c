@@ -282,6 +282,17 @@ static void describe(const ud_case *c, const ud_tensor *in, int k, size_t i, cha
              pair, rd, first ? "x1" : "x2", d, xv, xv, partner, xp, xp, d, wv);
 }
 
+/* The padding tokens of a CUDA-graph batch (padding = N; harness/cases/padding.h): their
+ * positions are what the positions buffer held from an earlier step, positions of the table
+ * (the padded rows are computed, so an index outside it would fault). */
+static int pad_inputs(const ud_case *padded, int64_t valid, ud_tensor *in)
+{
+    int32_t *pos = in[IN_POS].host;
+    for (int64_t t = valid; t < padded->p[P_TOKENS].i; t++)
+        pos[t] = (int32_t)(ud_rng_u64(padded->seed, 6, (uint64_t)t) % (uint64_t)padded->p[P_MAXPOS].i);
+    return UD_OK;
+}
+
 #define V(E, N, EXPECT, WHAT) UD_KERNEL_VARIANT(QKR_BUG_##E, N, EXPECT, WHAT),
 static const ud_mutant mutants[] = {QKR_VARIANTS(V)};
 
@@ -307,4 +318,6 @@ UD_OPERATOR(qk_norm_rope) = {
     .bench = "dtype=bf16 tokens=4096 q_heads=32 kv_heads=8 head_dim=128 factor=1 style=neox spec=fused base=1000000 "
              "max_position=40960 positions=uniform table=fp32 values=normal",
     .bitwise_backends = 1,
+    .token_param = "tokens",
+    .pad_inputs = pad_inputs,
 };

@@ -175,6 +175,7 @@ static const ud_mutant mut_fused[] = {RMS_VARIANTS(IN_FUSED)};
         .describe = describe, .mutants = MUT, .nmutants = UD_NELEMS(MUT),                       \
         .bench = "dtype=bf16 tokens=4096 hidden=7168",                                          \
         .bitwise_backends = 1,                                                                  \
+        .token_param = "tokens",                                                                \
     }
 
 UD_OPERATOR(rmsnorm) = RMS_OP(rmsnorm, "out = RN(RN(x * rsqrt(mean(x^2) + eps)) * w)  [HF Llama]", in_plain, out_plain, mut_llama);

@@ -318,6 +318,17 @@ static void describe(const ud_case *c, const ud_tensor *in, int k, size_t i, cha
              rd, first ? "x1" : "x2", d, x, x, partner, xp, xp);
 }
 
+/* The padding tokens of a CUDA-graph batch (padding = N; harness/cases/padding.h): their
+ * positions are what the positions buffer held from an earlier step, positions of the table
+ * (the padded rows are computed, so an index outside it would fault). */
+static int pad_inputs(const ud_case *padded, int64_t valid, ud_tensor *in)
+{
+    int32_t *pos = in[2].host;
+    for (int64_t t = valid; t < padded->p[P_TOKENS].i; t++)
+        pos[t] = (int32_t)(ud_rng_u64(padded->seed, 6, (uint64_t)t) % (uint64_t)padded->p[P_MAXPOS].i);
+    return UD_OK;
+}
+
 extern const struct ud_cached_op ud_cached_rope;   /* ops/rope_cached.c */
 
 /* The kernel's variants (gpu/rope.h), then the cos/sin table cache's (ops/rope_cached.c,
@@ -359,4 +370,6 @@ UD_OPERATOR(rope) = {
              "max_position=8192 positions=uniform table=model angles=fp32 values=normal",
     .bitwise_backends = 1,
     .cached = &ud_cached_rope,
+    .token_param = "tokens",
+    .pad_inputs = pad_inputs,
 };

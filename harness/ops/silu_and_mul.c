@@ -145,4 +145,5 @@ UD_OPERATOR(silu_and_mul) = {
     .mutants = mutants, .nmutants = UD_NELEMS(mutants),
     .bench = "dtype=bf16 tokens=4096 inter=7168 spec=flashinfer values=normal",
     .bitwise_backends = 1,
+    .token_param = "tokens",
 };

@@ -431,6 +431,7 @@ static const ud_mutant mut_fused[] = {TPA_VARIANTS(IN_FUSED)};
         .describe = describe, .extra = extra, .mutants = MUT, .nmutants = UD_NELEMS(MUT),       \
         .bench = "dtype=bf16 ranks=8 tokens=1024 hidden=7168 algorithm=oneshot",                \
         .bitwise_backends = 1,                                                                  \
+        .token_param = "tokens",                                                                \
     }
 
 UD_OPERATOR(tp_allreduce) = TPA_OP(tp_allreduce,
