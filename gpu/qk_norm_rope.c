@@ -14,23 +14,63 @@ typedef struct {
     float sent[32];   /* per lane: the value it offered to the rotary exchange (its first element) */
 } seg_state;
 
-/* One (token, head) unit: normalise and rotate, in the kernel's order. r: the head group's
- * iteration within its warp; st: what this segment's lanes offered in the previous iteration. */
-static void unit(const qkr_args *a, int bug, int64_t u, int r, seg_state *st)
+/* Unit u's head: its input, weight and output, and the offset of its head_dim values. */
+static int64_t head_of(const qkr_args *a, int64_t u, const void **x, const void **w, void **out)
 {
-    const int dt = a->dt, V = qkr_vec(dt), L = qkr_lanes(dt, a->head_dim), K = qkr_slots(dt, a->head_dim);
     const int64_t hd = a->head_dim, heads = a->q_heads + a->kv_heads, t = u / heads, h = u % heads;
     const int isq = h < a->q_heads;
-    const void *x = isq ? a->q : a->k, *w = isq ? a->q_w : a->k_w;
-    void *out = isq ? a->q_out : a->k_out;
-    const int64_t off = isq ? (t * a->q_heads + h) * hd : (t * a->kv_heads + (h - a->q_heads)) * hd;
+    *x = isq ? a->q : a->k;
+    *w = isq ? a->q_w : a->k_w;
+    *out = isq ? a->q_out : a->k_out;
+    return isq ? (t * a->q_heads + h) * hd : (t * a->kv_heads + (h - a->q_heads)) * hd;
+}
 
-    float acc[32], tmp[32], inv[32], y[QKR_MAX_HEAD_DIM];
+/* Lane j's sum of the squares of its chunks, in order, for unit u's L lanes. */
+static void lane_sums(const qkr_args *a, int64_t u, float *acc)
+{
+    const int dt = a->dt, V = qkr_vec(dt), L = qkr_lanes(dt, a->head_dim), K = qkr_slots(dt, a->head_dim);
+    const void *x, *w;
+    void *out;
+    const int64_t off = head_of(a, u, &x, &w, &out);
     for (int j = 0; j < L; j++) {
         acc[j] = 0.0f;
         for (int k = 0; k < K; k++)
             for (int e = 0; e < V; e++) acc[j] = qkr_sq_acc(acc[j], ud_ld(dt, x, off + (int64_t)(j + k * L) * V + e));
     }
+}
+
+/* Under QKR_BUG_WARP_SUM_ZERO_MASKED: the butterfly steps o = 16 .. L of head group g, which pair
+ * lanes of different heads (lane sg * L + j holds head sg's lane j; a unit past the last holds
+ * zeros, as the kernel loads them). warp[] gets every lane's sum after them. */
+static void cross_head_steps(const qkr_args *a, int bug, int64_t g, int64_t units, float *warp)
+{
+    const int L = qkr_lanes(a->dt, a->head_dim), G = 32 / L;
+    float tmp[32];
+    for (int sg = 0; sg < G; sg++) {
+        if (g * G + sg < units) lane_sums(a, g * G + sg, warp + sg * L);
+        else for (int j = 0; j < L; j++) warp[sg * L + j] = 0.0f;
+    }
+    for (int o = qkr_first_offset(bug, L); o >= L; o /= 2) {
+        for (int l = 0; l < 32; l++) tmp[l] = ud_fadd(warp[l], qkr_recv(bug, L, o, warp[l ^ o]));
+        for (int l = 0; l < 32; l++) warp[l] = tmp[l];
+    }
+}
+
+/* One (token, head) unit: normalise and rotate, in the kernel's order. r: the head group's
+ * iteration within its warp; st: what this segment's lanes offered in the previous iteration;
+ * pre: the lanes' sums after the cross-head butterfly steps of a variant (NULL: none). */
+static void unit(const qkr_args *a, int bug, int64_t u, int r, seg_state *st, const float *pre)
+{
+    const int dt = a->dt, V = qkr_vec(dt), L = qkr_lanes(dt, a->head_dim);
+    const int64_t hd = a->head_dim, t = u / (a->q_heads + a->kv_heads);
+    const void *x, *w;
+    void *out;
+    const int64_t off = head_of(a, u, &x, &w, &out);
+
+    float acc[32], tmp[32], inv[32], y[QKR_MAX_HEAD_DIM];
+    lane_sums(a, u, acc);
+    if (pre)
+        for (int j = 0; j < L; j++) acc[j] = pre[j];
     for (int o = L / 2; o >= 1; o /= 2) {   /* __shfl_xor_sync butterfly within the segment */
         for (int j = 0; j < L; j++) {
             float recv = acc[j ^ o];
@@ -81,11 +121,15 @@ int qk_norm_rope_cpu(const qkr_args *a, int bug)
     const int iters = qkr_iters(units);
     seg_state st[32];
     memset(st, 0, sizeof st);
-    for (int64_t g = 0; g < groups; g++)   /* warp g / iters, iteration g % iters */
+    float warp[32];
+    const int cross = qkr_first_offset(bug, L) >= L;   /* butterfly steps between heads (a variant) */
+    for (int64_t g = 0; g < groups; g++) {   /* warp g / iters, iteration g % iters */
+        if (cross) cross_head_steps(a, bug, g, units, warp);
         for (int sg = 0; sg < G; sg++) {
             int64_t u = g * G + sg;
-            if (u < units) unit(a, bug, u, (int)(g % iters), &st[sg]);
+            if (u < units) unit(a, bug, u, (int)(g % iters), &st[sg], cross ? warp + sg * L : NULL);
         }
+    }
     int64_t bad = 0, first = -1;
     for (int64_t t = 0; t < a->tokens; t++)
         if (a->pos[t] < 0 || a->pos[t] >= a->max_position) {

@@ -77,8 +77,8 @@ __global__ void __launch_bounds__(THREADS) qkr_kernel(qkr_args a, int64_t units,
 #pragma unroll
             for (int e = 0; e < V; e++) acc = qkr_sq_acc(acc, xv[r][k][e]);
 #pragma unroll
-        for (int o = L / 2; o >= 1; o >>= 1) {
-            float recv = __shfl_xor_sync(FULL, acc, o);
+        for (int o = qkr_first_offset(BUG, L); o >= 1; o >>= 1) {   /* L / 2 but for a variant */
+            float recv = qkr_recv(BUG, L, o, __shfl_xor_sync(FULL, acc, o));
             if (BUG == QKR_BUG_DIVERGENT_SHUFFLE && o == L / 2) {
                 const float leak = __shfl_xor_sync(FULL, sent, o);
                 if (qkr_leaks(BUG, a.style, rd, HD, r, j, L, V)) recv = leak;

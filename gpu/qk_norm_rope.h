@@ -48,7 +48,13 @@
     X(POSITIONS_DROPPED, "positions_dropped", "tolerance",                                        \
       "the fused kernel drops the positions it is given and rotates each token by its index in "  \
       "the batch: right for a prefill from position 0, wrong for every other token (sglang "      \
-      "#35744 class)")
+      "#35744 class)")                                                                            \
+    X(WARP_SUM_ZERO_MASKED, "warp_sum_zero_masked", "nan-mismatch",                               \
+      "the multi-head-per-warp kernel reduces the sum of squares over the whole warp (offsets "   \
+      "16..1) and masks the other heads' lanes by multiplying them by 0: exact for finite "       \
+      "values, but 0 * NaN = 0 * Inf = NaN, so a CUDA-graph padding token's garbage makes every " \
+      "real head that shares its warp NaN (vLLM #40047 class: padding NaNs through warp "         \
+      "reductions; vLLM #41249: NaN * 0 = NaN)")
 
 enum {
     QKR_BUG_NONE = 0,
@@ -106,6 +112,19 @@ UD_HD int qkr_leaks(int bug, int style, int rd, int64_t hd, int r, int j, int L,
     if (bug != QKR_BUG_DIVERGENT_SHUFFLE || style != ROPE_NEOX || rd >= hd || r == 0) return 0;
     int p = j ^ (L / 2);
     return !(j * V < rd) && p * V < rd;
+}
+
+/* The sum of squares' first butterfly offset: L/2, the head's own lanes — or 16 under
+ * QKR_BUG_WARP_SUM_ZERO_MASKED, whose steps o >= L pair lanes of different heads of the warp
+ * (heads of different tokens where a token's heads do not fill whole warps). */
+UD_HD int qkr_first_offset(int bug, int L) { return bug == QKR_BUG_WARP_SUM_ZERO_MASKED ? 16 : L / 2; }
+
+/* What a lane adds at butterfly offset o, given its partner's partial sum: that sum, or under
+ * QKR_BUG_WARP_SUM_ZERO_MASKED, from another head's lane (o >= L), the sum "masked" by a product
+ * with 0 — +0 for a finite sum (the lane's own sum unchanged, bit for bit), NaN for NaN or Inf. */
+UD_HD float qkr_recv(int bug, int L, int o, float partner)
+{
+    return bug == QKR_BUG_WARP_SUM_ZERO_MASKED && o >= L ? ud_fmul(0.0f, partner) : partner;
 }
 
 /* Relative error bound of the kernel's n = x * inv, in units of u = 2^-24 (derivation in
